@@ -1,0 +1,76 @@
+"""In-memory classification data: the first stage of the pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What a model builder needs to know about a dataset."""
+
+    name: str
+    channels: int
+    height: int
+    width: int
+    n_classes: int
+    n_samples: int
+    group_name: str
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationData:
+    """Images, labels and groups, held as tensors.
+
+    ``x`` is float32 (N, C, H, W), already normalised; ``y`` int64 (N,);
+    ``groups`` int64 (N,) names the unit a person may ask to be forgotten
+    (an identity for faces; the class itself when there is no finer unit).
+    ``test_mask`` marks a predefined test set (e.g. Fashion-MNIST's 10k), or
+    is None when the split carves one out.
+    """
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor
+    groups: torch.Tensor
+    n_classes: int
+    group_name: str = "class"
+    test_mask: np.ndarray | None = None
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.x.shape[0]
+        if self.x.ndim != 4 or self.x.dtype != torch.float32:
+            raise ValueError(f"{self.name}: x must be float32 (N, C, H, W); got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.y.shape != (n,) or self.groups.shape != (n,):
+            raise ValueError(f"{self.name}: y and groups must have shape ({n},)")
+        if self.y.dtype != torch.int64 or self.groups.dtype != torch.int64:
+            raise ValueError(f"{self.name}: y and groups must be int64")
+        if n and (int(self.y.min()) < 0 or int(self.y.max()) >= self.n_classes):
+            raise ValueError(f"{self.name}: labels must lie in [0, {self.n_classes})")
+        if self.test_mask is not None and self.test_mask.shape != (n,):
+            raise ValueError(f"{self.name}: test_mask must have shape ({n},)")
+        digest = hashlib.sha256()
+        for array in (self.x.numpy(), self.y.numpy(), self.groups.numpy()):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        if self.test_mask is not None:
+            digest.update(self.test_mask.tobytes())
+        object.__setattr__(self, "fingerprint", digest.hexdigest()[:16])
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def meta(self) -> DatasetMeta:
+        _, c, h, w = self.x.shape
+        return DatasetMeta(self.name, int(c), int(h), int(w), self.n_classes, len(self), self.group_name)
+
+
+def standardise(images: np.ndarray) -> torch.Tensor:
+    """uint8/float images (N, C, H, W) -> float32 with zero mean and unit variance overall."""
+    x = torch.as_tensor(images, dtype=torch.float32)
+    return (x - x.mean()) / x.std().clamp_min(1e-8)

@@ -1,0 +1,34 @@
+"""Registries of the data stage: datasets and forget selectors."""
+
+from __future__ import annotations
+
+from unlearnkit.data.selectors import ForgetSelector, GroupSamples, IndexFile, RandomSamples, WholeClasses, WholeGroups
+from unlearnkit.data.sources.base import DatasetSource
+from unlearnkit.data.sources.digits import Digits
+from unlearnkit.data.sources.fashion_mnist import FashionMnist
+from unlearnkit.data.sources.mnist5k import Mnist5k
+from unlearnkit.data.sources.orl_faces import OrlFaces
+from unlearnkit.data.sources.synthetic import Synthetic
+from unlearnkit.registry import Registry
+
+DATASETS: Registry[type[DatasetSource]] = Registry(
+    "dataset",
+    {
+        "digits": Digits,
+        "mnist5k": Mnist5k,
+        "orl_faces": OrlFaces,
+        "fashion_mnist": FashionMnist,
+        "synthetic": Synthetic,
+    },
+)
+
+SELECTORS: Registry[type[ForgetSelector]] = Registry(
+    "selector",
+    {
+        "random": RandomSamples,
+        "classes": WholeClasses,
+        "groups": WholeGroups,
+        "group_samples": GroupSamples,
+        "index_file": IndexFile,
+    },
+)

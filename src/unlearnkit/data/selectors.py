@@ -1,0 +1,210 @@
+"""Forget selectors: which training samples a deletion request names.
+
+A selector returns the forget indices and, when the request names a whole
+distribution (a class, an identity, a group), a mask of every sample of that
+distribution; the split then keeps that distribution's unseen samples as the
+held-out forget set the "unlearning" goal is judged on.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from unlearnkit.data.dataset import ClassificationData
+from unlearnkit.errors import InvalidParameterError, SplitError
+from unlearnkit.params import Boolean, Configurable, IntList, Interval, NoneOr, Text
+
+
+@dataclass(frozen=True, eq=False)
+class ForgetSelection:
+    indices: np.ndarray
+    distribution: np.ndarray | None  # bool mask over all samples, or None
+
+
+def take_random(indices: np.ndarray, count: int, generator: torch.Generator) -> np.ndarray:
+    order = torch.randperm(len(indices), generator=generator).numpy()
+    return np.sort(indices[order[:count]])
+
+
+def take_stratified(indices: np.ndarray, labels: np.ndarray, fraction: float, generator: torch.Generator) -> np.ndarray:
+    """``fraction`` of each label's indices (rounded, at least one per label with any)."""
+    chosen = []
+    for label in np.unique(labels):
+        members = indices[labels == label]
+        count = max(1, int(round(fraction * len(members))))
+        chosen.append(take_random(members, min(count, len(members)), generator))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+class ForgetSelector(Configurable, ABC):
+    """Chooses the forget set among the training indices."""
+
+    description: ClassVar[str]
+    defines_distribution: ClassVar[bool]
+
+    @abstractmethod
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection: ...
+
+    def select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        self.validate_params()
+        selection = self._select(data, train, generator)
+        outside = np.setdiff1d(selection.indices, train)
+        if outside.size:
+            raise SplitError(f"{type(self).__name__} selected {outside.size} indices that are not training samples")
+        if np.unique(selection.indices).size != selection.indices.size:
+            raise SplitError(f"{type(self).__name__} selected duplicate indices")
+        if selection.distribution is not None and not selection.distribution[selection.indices].all():
+            raise SplitError(f"{type(self).__name__}: every forget sample must belong to the forget distribution")
+        return selection
+
+
+def _exactly_one(params: dict[str, Any], a: str, b: str) -> list[str]:
+    if (params.get(a) is None) == (params.get(b) is None):
+        return [f"give exactly one of {a!r} and {b!r}"]
+    return []
+
+
+class RandomSamples(ForgetSelector):
+    """A random count or fraction of the training set, optionally stratified by class."""
+
+    description = "random training samples (count or fraction; optionally class-stratified)"
+    defines_distribution = False
+    parameter_constraints = {
+        "count": NoneOr(Interval(int, 1, None)),
+        "fraction": NoneOr(Interval(float, 0.0, 1.0, "neither")),
+        "stratified": Boolean(),
+    }
+
+    def __init__(self, *, count: int | None = None, fraction: float | None = None, stratified: bool = False) -> None:
+        self.count = count
+        self.fraction = fraction
+        self.stratified = stratified
+
+    @classmethod
+    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+        return _exactly_one(params, "count", "fraction")
+
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        fraction = self.fraction if self.fraction is not None else self.count / max(len(train), 1)
+        if self.count is not None and self.count >= len(train):
+            raise InvalidParameterError(f"count={self.count} would forget all {len(train)} training samples")
+        if self.stratified:
+            return ForgetSelection(take_stratified(train, data.y.numpy()[train], fraction, generator), None)
+        count = self.count if self.count is not None else max(1, int(round(fraction * len(train))))
+        return ForgetSelection(take_random(train, count, generator), None)
+
+
+def _pick_units(available: np.ndarray, chosen: list[int] | None, n: int | None, unit: str, generator: torch.Generator) -> np.ndarray:
+    if chosen is not None:
+        missing = sorted(set(chosen) - set(available.tolist()))
+        if missing:
+            raise InvalidParameterError(f"{unit}s {missing} have no training samples; available: {available.min()}..{available.max()}")
+        return np.asarray(sorted(chosen))
+    if n >= len(available):
+        raise InvalidParameterError(f"asked to forget {n} {unit}s but only {len(available)} exist")
+    return take_random(available, n, generator)
+
+
+class WholeClasses(ForgetSelector):
+    """Every training sample of the given classes."""
+
+    description = "all training samples of the given class(es)"
+    defines_distribution = True
+    parameter_constraints = {"classes": IntList()}
+
+    def __init__(self, *, classes: list[int] = (0,)) -> None:  # type: ignore[assignment]
+        self.classes = list(classes)
+
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        labels = data.y.numpy()
+        _pick_units(np.unique(labels[train]), self.classes, None, "class", generator)
+        mask = np.isin(labels, self.classes)
+        return ForgetSelection(train[mask[train]], mask)
+
+
+class WholeGroups(ForgetSelector):
+    """Every training sample of some groups (e.g. identities): explicit or n random."""
+
+    description = "all training samples of the given (or n random) identities/groups"
+    defines_distribution = True
+    parameter_constraints = {"groups": NoneOr(IntList()), "n_groups": NoneOr(Interval(int, 1, None))}
+
+    def __init__(self, *, groups: list[int] | None = None, n_groups: int | None = None) -> None:
+        self.groups = groups
+        self.n_groups = n_groups
+
+    @classmethod
+    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+        return _exactly_one(params, "groups", "n_groups")
+
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        groups = data.groups.numpy()
+        units = _pick_units(np.unique(groups[train]), self.groups, self.n_groups, data.group_name, generator)
+        mask = np.isin(groups, units)
+        return ForgetSelection(train[mask[train]], mask)
+
+
+class GroupSamples(ForgetSelector):
+    """Some training samples of several groups; the rest of their samples stay.
+
+    The MUFAC/DLFD photo-level setting: the people remain recognisable from
+    their other photos; the forget distribution is those people's photos.
+    """
+
+    description = "a fraction of the training samples of the given (or n random) groups"
+    defines_distribution = True
+    parameter_constraints = {
+        "groups": NoneOr(IntList()),
+        "n_groups": NoneOr(Interval(int, 1, None)),
+        "fraction": Interval(float, 0.0, 1.0, "neither"),
+    }
+
+    def __init__(self, *, groups: list[int] | None = None, n_groups: int | None = None, fraction: float = 0.5) -> None:
+        self.groups = groups
+        self.n_groups = n_groups
+        self.fraction = fraction
+
+    @classmethod
+    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+        return _exactly_one(params, "groups", "n_groups")
+
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        groups = data.groups.numpy()
+        units = _pick_units(np.unique(groups[train]), self.groups, self.n_groups, data.group_name, generator)
+        in_units = train[np.isin(groups[train], units)]
+        forget = take_stratified(in_units, groups[in_units], self.fraction, generator)
+        return ForgetSelection(forget, np.isin(groups, units))
+
+
+class IndexFile(ForgetSelector):
+    """Explicit dataset indices from a .npy file or a text file (one integer per line)."""
+
+    description = "explicit indices from a .npy or text file"
+    defines_distribution = False
+    parameter_constraints = {"path": Text()}
+
+    def __init__(self, *, path: str = "forget.txt") -> None:
+        self.path = path
+
+    def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
+        if not os.path.isfile(self.path):
+            raise InvalidParameterError(f"forget index file {self.path!r} does not exist")
+        if self.path.endswith(".npy"):
+            indices = np.load(self.path, allow_pickle=False)
+        else:
+            indices = np.loadtxt(self.path, dtype=np.int64, ndmin=1)
+        indices = np.asarray(indices)
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise InvalidParameterError(f"{self.path}: indices must be integers; got {indices.dtype}")
+        outside = np.setdiff1d(indices, train)
+        if outside.size:
+            raise InvalidParameterError(
+                f"{self.path}: {outside.size} of {indices.size} indices are not training samples (e.g. {outside[:5].tolist()})"
+            )
+        return ForgetSelection(np.sort(indices.astype(np.int64)), None)

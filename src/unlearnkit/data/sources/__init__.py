@@ -1,0 +1,1 @@
+"""Dataset sources: each reads data where a package installed it (never downloads)."""

@@ -1,0 +1,46 @@
+"""Exception hierarchy.
+
+Every error a user can cause derives from :class:`UnlearnkitError`; the CLI maps
+those to exit code 2 and prints only the message.  Where a built-in exception
+type has the same meaning the error also subclasses it, so callers can catch
+either (``except ValueError`` keeps working).
+"""
+
+from __future__ import annotations
+
+
+class UnlearnkitError(Exception):
+    """Base class of every error caused by user input."""
+
+
+class InvalidParameterError(UnlearnkitError, ValueError, TypeError):
+    """A hyper-parameter or option has a value outside what is allowed."""
+
+
+class UnknownNameError(UnlearnkitError, KeyError):
+    """A registry lookup used a name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class SplitError(UnlearnkitError, ValueError):
+    """A train/retain/forget/validation/test split violates its invariants."""
+
+
+class ConfigError(UnlearnkitError, ValueError):
+    """A configuration file is malformed; ``problems`` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s) in the configuration:\n{lines}")
+
+
+class DataUnavailableError(UnlearnkitError, FileNotFoundError):
+    """A dataset's files are not installed; the message says how to install them."""
+
+
+class MissingReferenceError(UnlearnkitError, LookupError):
+    """A metric needs the retrained reference (or another input) that was not provided."""

@@ -1,0 +1,152 @@
+"""The first methods: retraining (the reference), fine-tuning, gradient ascent, random labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.optim import GradientMethod, paired_batches, shuffled_epochs, steps_per_epoch
+from unlearnkit.params import Interval
+from unlearnkit.training.loop import train_model
+
+
+class Retrain(UnlearningMethod):
+    """Exact unlearning: train from scratch on the retain set with the original recipe.
+
+    It defines success for the "untraining" goal and is the reference every
+    other method is compared with. An empty forget set retrains on all of
+    the training data (the method runs anyway).
+    """
+
+    description = "retrain from scratch on the retain set (exact; the reference)"
+    empty_forget = "run"
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        fresh = task.model_builder.build(task.data.meta, task.generator)
+        x, y = task.retain
+        log = train_model(fresh, x, y, task.train_spec, task.generator, progress=task.progress, description="Retrain")
+        return fresh, {"train_accuracy": log.train_accuracy, "epochs": log.epochs}
+
+
+class Finetune(GradientMethod):
+    """Fine-tune on the retain set only, relying on catastrophic forgetting."""
+
+    description = "fine-tune on the retain set (catastrophic forgetting)"
+    parameter_constraints = dict(GradientMethod.common_constraints)
+    search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 3, 5, 10]}
+
+    def __init__(
+        self, *, lr: float = 0.01, epochs: int = 5, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4
+    ) -> None:
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        x, y = task.retain
+        batches = shuffled_epochs(len(y), self.batch_size, self.epochs, task.generator)
+        total = self.epochs * steps_per_epoch(len(y), self.batch_size)
+        return model, self.run(model, task, batches, lambda b: F.cross_entropy(model(x[b]), y[b]), total)
+
+
+class NegGrad(GradientMethod):
+    """Gradient ascent on the forget loss (unbounded: few epochs, small lr)."""
+
+    description = "gradient ascent on the forget set"
+    parameter_constraints = dict(GradientMethod.common_constraints)
+    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "epochs": [1, 2, 5]}
+
+    def __init__(
+        self, *, lr: float = 1e-3, epochs: int = 2, batch_size: int = 32, momentum: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        x, y = task.forget
+        batches = shuffled_epochs(len(y), self.batch_size, self.epochs, task.generator)
+        total = self.epochs * steps_per_epoch(len(y), self.batch_size)
+        return model, self.run(model, task, batches, lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
+
+
+class NegGradPlus(GradientMethod):
+    """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget)."""
+
+    description = "gradient descent on retain plus ascent on forget (NegGrad+)"
+    parameter_constraints = {**GradientMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
+    search_space = {"lr": [1e-3, 3e-3, 1e-2], "epochs": [1, 3, 5], "alpha": [0.9, 0.95, 0.99]}
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.95,
+        lr: float = 0.01,
+        epochs: int = 3,
+        batch_size: int = 64,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+    ) -> None:
+        self.alpha = alpha
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        xr, yr = task.retain
+        xf, yf = task.forget
+        batches = paired_batches(len(yr), len(yf), self.batch_size, self.batch_size, self.epochs, task.generator)
+        total = self.epochs * steps_per_epoch(len(yr), self.batch_size)
+
+        def loss(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            r, f = pair
+            return self.alpha * F.cross_entropy(model(xr[r]), yr[r]) - (1 - self.alpha) * F.cross_entropy(model(xf[f]), yf[f])
+
+        return model, self.run(model, task, batches, loss, total)
+
+
+def random_wrong_labels(y: torch.Tensor, n_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """A uniformly random label different from each true label."""
+    shift = torch.randint(1, n_classes, y.shape, generator=generator)
+    return (y + shift) % n_classes
+
+
+class RandomLabel(GradientMethod):
+    """Fine-tune on forget samples relabelled at random (wrong class), mixed with retain batches."""
+
+    description = "train forget samples towards random wrong labels, interleaved with retain"
+    parameter_constraints = dict(GradientMethod.common_constraints)
+    search_space = {"lr": [1e-3, 3e-3, 1e-2], "epochs": [1, 3, 5]}
+
+    def __init__(
+        self, *, lr: float = 0.01, epochs: int = 3, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4
+    ) -> None:
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        xr, yr = task.retain
+        xf, yf = task.forget
+        wrong = random_wrong_labels(yf, task.data.n_classes, task.generator)
+        forget_batch = max(1, min(len(yf), self.batch_size // 4))
+        batches = paired_batches(len(yr), len(yf), self.batch_size, forget_batch, self.epochs, task.generator)
+        total = self.epochs * steps_per_epoch(len(yr), self.batch_size)
+
+        def loss(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            r, f = pair
+            return F.cross_entropy(model(xr[r]), yr[r]) + F.cross_entropy(model(xf[f]), wrong[f])
+
+        return model, self.run(model, task, batches, loss, total)

@@ -1,0 +1,38 @@
+"""Registry of metrics."""
+
+from __future__ import annotations
+
+from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.standard import (
+    AvgGap,
+    ForgetAccuracy,
+    ForgettingScore,
+    HeldoutForgetAccuracy,
+    LossMIA,
+    MIAEfficacy,
+    NoMUS,
+    RetainAccuracy,
+    Speedup,
+    TestAccuracy,
+    ValidationAccuracy,
+    WallTime,
+)
+from unlearnkit.registry import Registry
+
+METRICS: Registry[type[Metric]] = Registry(
+    "metric",
+    {
+        "retain_acc": RetainAccuracy,
+        "forget_acc": ForgetAccuracy,
+        "validation_acc": ValidationAccuracy,
+        "test_acc": TestAccuracy,
+        "heldout_forget_acc": HeldoutForgetAccuracy,
+        "mia_loss": LossMIA,
+        "forgetting_score": ForgettingScore,
+        "nomus": NoMUS,
+        "mia_efficacy": MIAEfficacy,
+        "avg_gap": AvgGap,
+        "wall_time": WallTime,
+        "speedup": Speedup,
+    },
+)
