@@ -89,6 +89,11 @@ class GradientMethod(UnlearningMethod):
     epochs: int
 
     def make_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        # Methods that ascend a saturated loss may declare an ``optimizer``
+        # hyper-parameter: Adam's normalised steps escape the flat region of a
+        # memorised model's forget loss, where SGD's steps are ~1e-4 x lr.
+        if getattr(self, "optimizer", "sgd") == "adam":
+            return torch.optim.Adam(parameters, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     def run(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from unlearnkit.methods.base import UnlearningMethod
-from unlearnkit.methods.basic import Finetune, NegGrad, NegGradPlus, RandomLabel, Retrain
+from unlearnkit.methods.basic import Finetune, NegGrad, NegGradPlus, Original, RandomLabel, Retrain
 from unlearnkit.registry import Registry
 
 METHODS: Registry[type[UnlearningMethod]] = Registry(
     "method",
     {
         "retrain": Retrain,
+        "original": Original,
         "finetune": Finetune,
         "neggrad": NegGrad,
         "neggrad_plus": NegGradPlus,

@@ -1,0 +1,5 @@
+"""Report stage: tables (markdown, JSON) from the store."""
+
+from unlearnkit.report.tables import ExperimentTable, MethodRow, summarise, to_markdown, to_records
+
+__all__ = ["ExperimentTable", "MethodRow", "summarise", "to_markdown", "to_records"]
