@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.progress import RichProgress
-from unlearnkit.report.tables import summarise, to_markdown
+from unlearnkit.report.markdown import to_markdown
+from unlearnkit.report.tables import summarise
 from unlearnkit.store.sqlite import SQLiteStore
 
 

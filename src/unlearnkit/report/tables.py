@@ -62,35 +62,6 @@ def summarise(records: list[RunRecord]) -> list[ExperimentTable]:
     return tables
 
 
-def format_value(mean: float, std: float) -> str:
-    def fmt(x: float) -> str:
-        if math.isinf(x):
-            return "inf"
-        return f"{x:.3f}" if abs(x) < 100 else f"{x:.0f}"
-
-    return fmt(mean) if math.isnan(std) else f"{fmt(mean)} ± {fmt(std)}"
-
-
-def to_markdown(tables: list[ExperimentTable]) -> str:
-    blocks = []
-    for table in tables:
-        header = "| method | seeds | " + " | ".join(table.metrics) + " |"
-        rule = "|---|---|" + "---|" * len(table.metrics)
-        lines = [f"### {table.experiment} (goal: {table.goal})", "", header, rule]
-        for row in table.rows:
-            cells = [format_value(row.mean[m], row.std[m]) if m in row.mean else "—" for m in table.metrics]
-            lines.append(f"| {row.label} | {len(row.seeds)} | " + " | ".join(cells) + " |")
-        lines.append("")
-        lines.append("Mean ± std over seeds. " + _directions(table))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
-
-
-def _directions(table: ExperimentTable) -> str:
-    words = {"higher": "↑", "lower": "↓", "reference": "≈retrain"}
-    return "Better: " + ", ".join(f"{m} {words[table.metric_info[m]['direction']]}" for m in table.metrics if m in table.metric_info) + "."
-
-
 def to_records(tables: list[ExperimentTable]) -> list[dict[str, Any]]:
     """One JSON-ready record per (experiment, method) with the metric means and stds."""
     return [
