@@ -63,7 +63,9 @@ def with_remaining_budget(task: UnlearnTask, started: float) -> UnlearnTask:
 class OptimizerChoiceMethod(GradientMethod):
     """A gradient method with an ``optimizer`` hyper-parameter ("sgd" or "adam").
 
-    For methods whose published recipe uses Adam; ``momentum`` only applies to SGD.
+    For methods whose published recipe uses Adam, or whose forget objective is
+    flat at the original (Adam's normalised steps escape it); ``momentum``
+    only applies to SGD.
     """
 
     common_constraints: ClassVar[dict[str, Constraint]] = {
