@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.methods.optim import GradientMethod, paired_batches, shuffled_epochs, steps_per_epoch
-from unlearnkit.params import Interval, Options
+from unlearnkit.methods.optim import GradientMethod, OptimizerChoiceMethod, paired_batches, shuffled_epochs, steps_per_epoch
+from unlearnkit.params import Interval
 from unlearnkit.training.loop import train_model
 
 
@@ -68,7 +68,7 @@ class Finetune(GradientMethod):
         return model, self.run(model, task, batches, lambda b: F.cross_entropy(model(x[b]), y[b]), total)
 
 
-class NegGrad(GradientMethod):
+class NegGrad(OptimizerChoiceMethod):
     """Gradient ascent on the forget loss (unbounded: few epochs, small lr).
 
     On a model that memorised its forget set the loss is ~1e-4 and its
@@ -77,7 +77,7 @@ class NegGrad(GradientMethod):
     """
 
     description = "gradient ascent on the forget set"
-    parameter_constraints = {**GradientMethod.common_constraints, "optimizer": Options(("sgd", "adam"))}
+    parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
     search_space = {"lr": [1e-5, 3e-5, 1e-4, 3e-4], "epochs": [1, 2, 5, 10]}
 
     def __init__(
@@ -104,15 +104,11 @@ class NegGrad(GradientMethod):
         return model, self.run(model, task, batches, lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
 
 
-class NegGradPlus(GradientMethod):
+class NegGradPlus(OptimizerChoiceMethod):
     """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget)."""
 
     description = "gradient descent on retain plus ascent on forget (NegGrad+)"
-    parameter_constraints = {
-        **GradientMethod.common_constraints,
-        "alpha": Interval(float, 0.0, 1.0),
-        "optimizer": Options(("sgd", "adam")),
-    }
+    parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
     search_space = {"lr": [1e-4, 3e-4, 1e-3], "epochs": [1, 3, 5], "alpha": [0.5, 0.9, 0.95, 0.99]}
 
     def __init__(

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from unlearnkit.methods.amnesiac import Amnesiac
+from unlearnkit.methods.bad_teacher import BadTeacher
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.basic import Finetune, NegGrad, NegGradPlus, Original, RandomLabel, Retrain
+from unlearnkit.methods.boundary_shrink import BoundaryShrink
+from unlearnkit.methods.l1_sparse import L1Sparse
+from unlearnkit.methods.salun import SalUn
+from unlearnkit.methods.scrub import Scrub
+from unlearnkit.methods.unsir import Unsir
 from unlearnkit.registry import Registry
 
 METHODS: Registry[type[UnlearningMethod]] = Registry(
@@ -15,5 +22,12 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "neggrad": NegGrad,
         "neggrad_plus": NegGradPlus,
         "random_label": RandomLabel,
+        "l1_sparse": L1Sparse,
+        "salun": SalUn,
+        "scrub": Scrub,
+        "bad_teacher": BadTeacher,
+        "amnesiac": Amnesiac,
+        "unsir": Unsir,
+        "boundary_shrink": BoundaryShrink,
     },
 )
