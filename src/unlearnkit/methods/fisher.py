@@ -14,6 +14,9 @@ Re-implementations (``OPTML-Group/Unlearn-Saliency`` ``fisher.py``,
 variance at 1e3 before scaling by alpha, average it over each weight row and
 multiply it by 10 for biases and the head; those heuristics are not reproduced,
 only the single clamp ``max_variance``.
+
+Cost: ``fisher="true"`` holds a (batch_size, classes, parameters) Jacobian
+per chunk; lower ``batch_size`` for large networks.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def parameter_names(model: nn.Module, last_blocks: int | None) -> list[str]:
         return [name for name, _ in model.named_parameters()]
     blocks = model.blocks()
     if last_blocks > len(blocks):
-        raise InvalidParameterError(f"last_blocks={last_blocks} but the model has only {len(blocks)} blocks")
+        raise InvalidParameterError(f"the 'last_blocks' parameter ({last_blocks}) exceeds the model's {len(blocks)} blocks")
     chosen = {id(p) for block in blocks[-last_blocks:] for p in block.parameters()}
     return [name for name, p in model.named_parameters() if id(p) in chosen]
 

@@ -23,6 +23,11 @@ Hessian by the empirical Fisher of ``woodfisher_samples`` per-example
 gradients from the Hessian set, inverted by rank-one Woodbury updates (a
 correct form of ``Unlearn-Sparse/unlearn/Wfisher.py``, whose recursion keeps
 only the first gradient's direction and subtracts the retain-gradient mean).
+``hessian_samples`` estimates the Hessian from a random subset of the
+Hessian set (drawn once from ``task.generator`` so CG sees a fixed operator);
+``batch_size`` only chunks the computation. WoodFisher holds
+``woodfisher_samples`` x parameters floats; ``last_blocks`` restricts the
+update to the last blocks of ``model.blocks()`` for large networks.
 Either way the relative residual of the step against the damped exact Hessian
 is recorded. Deep-network Hessians are indefinite: if CG meets non-positive
 curvature the method raises, naming ``damping``, instead of returning the
