@@ -1,0 +1,1 @@
+"""Report stage: tables and figures built from stored results."""
