@@ -62,19 +62,20 @@ def test_ot_is_differentiable_in_both_batches() -> None:
     assert torch.autograd.gradcheck(lambda x, y: sinkhorn_distance(x, y, reg=0.1, max_iter=30), (a, b))
 
 
-def objective(model, task, mode: str, w_f: float, w_r: float) -> PerturbationObjective:
+def objective(model, task, mode: str, w_f: float, w_r: float, features: str = "logits") -> PerturbationObjective:
     x, y = task.retain
     x_f, _ = task.forget
     return PerturbationObjective.for_batch(
-        model, x[:16], y[:16], x_f, w_f=w_f, w_r=w_r, mode=mode, features="logits", ot_reg=0.01
+        model, x[:16], y[:16], x_f, w_f=w_f, w_r=w_r, mode=mode, features=features, ot_reg=0.01
     )
 
 
-def test_ot_gradient_reaches_the_perturbation_only_in_paper_mode(tiny_original, make_task) -> None:
+@pytest.mark.parametrize("features", ["logits", "penultimate"])
+def test_ot_gradient_reaches_the_perturbation_only_in_paper_mode(tiny_original, make_task, features) -> None:
     task = make_task(seed=0)
     delta = torch.zeros_like(task.retain[0][:16])
-    _, paper = objective(tiny_original, task, "paper", w_f=1.0, w_r=0.0).value_and_gradient(delta)
-    _, reference = objective(tiny_original, task, "reference", w_f=1.0, w_r=0.0).value_and_gradient(delta)
+    _, paper = objective(tiny_original, task, "paper", 1.0, 0.0, features).value_and_gradient(delta)
+    _, reference = objective(tiny_original, task, "reference", 1.0, 0.0, features).value_and_gradient(delta)
     assert paper.abs().sum() > 1e-6
     assert torch.count_nonzero(reference) == 0
     # With a classification term, reference mode is exactly the CE-only (w_f = 0) gradient.
@@ -143,6 +144,14 @@ def test_selection_never_reads_test_data(tiny_data, tiny_split, tiny_original, m
     for other in (absent, poisoned):
         assert parameter_digest(other.model) == parameter_digest(baseline.model)
         assert other.diagnostics == baseline.diagnostics
+
+
+def test_time_budget_stops_before_any_batch(tiny_original, make_task) -> None:
+    task = dataclasses.replace(make_task(seed=0), time_budget=0.0)
+    result = DLFD().unlearn(tiny_original, task)
+    assert result.diagnostics["stopped_by_time_budget"] and result.diagnostics["batches"] == 0
+    assert result.diagnostics["selected_batch"] is None
+    assert parameter_digest(result.model) == parameter_digest(tiny_original)
 
 
 def test_monitor_needs_two_forget_samples(tiny_split, tiny_original, make_task) -> None:
