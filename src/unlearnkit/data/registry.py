@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from unlearnkit.data.selectors import ForgetSelector, GroupSamples, IndexFile, RandomSamples, WholeClasses, WholeGroups
+from unlearnkit.data.selectors import (
+    ForgetSelector,
+    GroupSamples,
+    IndexFile,
+    RandomSamples,
+    WholeClasses,
+    WholeGroups,
+)
 from unlearnkit.data.sources.base import DatasetSource
 from unlearnkit.data.sources.digits import Digits
 from unlearnkit.data.sources.fashion_mnist import FashionMnist

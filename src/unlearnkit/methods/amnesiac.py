@@ -10,7 +10,11 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.basic import random_wrong_labels
-from unlearnkit.methods.optim import OptimizerChoiceMethod, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    OptimizerChoiceMethod,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 
 
 class Amnesiac(OptimizerChoiceMethod):

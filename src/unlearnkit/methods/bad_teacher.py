@@ -10,7 +10,11 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import frozen_copy, random_subset
-from unlearnkit.methods.optim import OptimizerChoiceMethod, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    OptimizerChoiceMethod,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Interval
 
 

@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.methods.optim import GradientMethod, OptimizerChoiceMethod, paired_batches, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    GradientMethod,
+    OptimizerChoiceMethod,
+    paired_batches,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Interval
 from unlearnkit.training.loop import train_model
 

@@ -10,7 +10,12 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import frozen_copy
-from unlearnkit.methods.optim import GradientMethod, paired_batches, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    GradientMethod,
+    paired_batches,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Boolean, Interval
 
 

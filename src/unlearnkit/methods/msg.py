@@ -39,7 +39,10 @@ from torch import nn
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
-from unlearnkit.methods.schedules import run_with_epoch_schedule, triangular_epoch_factor
+from unlearnkit.methods.schedules import (
+    run_with_epoch_schedule,
+    triangular_epoch_factor,
+)
 from unlearnkit.params import Boolean, Interval
 
 

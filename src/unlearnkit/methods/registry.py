@@ -15,6 +15,7 @@ from unlearnkit.methods.basic import (
 )
 from unlearnkit.methods.boundary_shrink import BoundaryShrink
 from unlearnkit.methods.conv_transpose import ConvolutionTranspose
+from unlearnkit.methods.dlfd import DLFD
 from unlearnkit.methods.fisher import FisherForgetting
 from unlearnkit.methods.influence import InfluenceUnlearning
 from unlearnkit.methods.l1_sparse import L1Sparse
@@ -49,5 +50,6 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "influence": InfluenceUnlearning,
         "msg": MaskedSmallGradients,
         "ct": ConvolutionTranspose,
+        "dlfd": DLFD,
     },
 )

@@ -11,7 +11,12 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.masking import FrozenCoordinates, saliency_mask
-from unlearnkit.methods.optim import GradientMethod, optimise, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    GradientMethod,
+    optimise,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Interval
 
 

@@ -14,7 +14,11 @@ from torch import nn
 from unlearnkit.errors import SplitError
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import distillation_kl, frozen_copy
-from unlearnkit.methods.optim import OptimizerChoiceMethod, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    OptimizerChoiceMethod,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Boolean, Interval
 from unlearnkit.training.loop import predict_logits
 

@@ -11,7 +11,12 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import per_class_subset, with_remaining_budget
-from unlearnkit.methods.optim import OptimizerChoiceMethod, optimise, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    OptimizerChoiceMethod,
+    optimise,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Interval
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.collapse import (
+    FeatureSeparability,
+    ForgetLossKS,
+    LinearProbeAccuracy,
+)
 from unlearnkit.metrics.standard import (
     AvgGap,
     ForgetAccuracy,
@@ -34,5 +39,8 @@ METRICS: Registry[type[Metric]] = Registry(
         "avg_gap": AvgGap,
         "wall_time": WallTime,
         "speedup": Speedup,
+        "linear_probe_acc": LinearProbeAccuracy,
+        "feature_separability": FeatureSeparability,
+        "forget_loss_ks": ForgetLossKS,
     },
 )

@@ -6,12 +6,19 @@ import html
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from unlearnkit import __version__
-from unlearnkit.metrics.functional import per_example_loss
+from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.report.goals import goal_warnings, metrics_by_notion
+from unlearnkit.report.loss_histograms import loss_histogram_figure
 from unlearnkit.report.markdown import format_value
-from unlearnkit.report.plots import loss_histograms, per_class_accuracy, png_data_uri, time_vs_retrain, utility_vs_forgetting
+from unlearnkit.report.plots import (
+    per_class_accuracy,
+    png_data_uri,
+    time_vs_retrain,
+    utility_vs_forgetting,
+)
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store.sqlite import RunRecord, SQLiteStore
 
@@ -64,6 +71,10 @@ def _summary_plots(table: ExperimentTable, runs: list[RunRecord], store: SQLiteS
     return f'<div class="plots">{"".join(images)}</div>' if images else ""
 
 
+def stored_outputs(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> ModelOutputs:
+    return ModelOutputs({k: torch.from_numpy(v[0]) for k, v in arrays.items()}, {k: torch.from_numpy(v[1]) for k, v in arrays.items()})
+
+
 def _first_seed_runs(runs: list[RunRecord]) -> dict[str, RunRecord]:
     seed = min(r.seed for r in runs)
     return {r.label: r for r in runs if r.seed == seed}
@@ -72,7 +83,7 @@ def _first_seed_runs(runs: list[RunRecord]) -> dict[str, RunRecord]:
 def _output_plots(table: ExperimentTable, runs: list[RunRecord], store: SQLiteStore) -> str:
     by_label = _first_seed_runs(runs)
     reference = next((r for r in by_label.values() if r.method == "Retrain"), None)
-    reference_out = store.outputs(reference.run_key) if reference else None
+    reference_out = stored_outputs(store.outputs(reference.run_key)) if reference else None
     images, per_class = [], {}
     for label, run in by_label.items():
         out = store.outputs(run.run_key)
@@ -80,14 +91,10 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], store: SQLiteSt
             logits, labels = out["test"]
             hits = logits.argmax(1) == labels
             per_class[label] = np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
-        if run.method == "Retrain" or "forget" not in out:
+        if run.method == "Retrain" or "forget" not in out or "test" not in out:
             continue
-        losses = {"forget": per_example_loss(*out["forget"])}
-        if "test" in out:
-            losses["test"] = per_example_loss(*out["test"])
-        if reference_out is not None and "forget" in reference_out:
-            losses["retrain: forget"] = per_example_loss(*reference_out["forget"])
-        images.append(_img(png_data_uri(loss_histograms(losses, f"{label} (seed {run.seed}): losses")), f"{label} losses"))
+        figure = loss_histogram_figure(stored_outputs(out), reference=reference_out, title=f"{label} (seed {run.seed}): losses")
+        images.append(_img(png_data_uri(figure), f"{label} losses"))
     if per_class:
         images.insert(0, _img(png_data_uri(per_class_accuracy(per_class, f"{table.experiment}: per-class test accuracy (first seed)")), "per-class accuracy"))
     return f'<h3>Per-example outputs (first seed)</h3><div class="plots">{"".join(images)}</div>' if images else ""

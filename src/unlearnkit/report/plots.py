@@ -64,22 +64,6 @@ def time_vs_retrain(table: ExperimentTable, metric: str = "wall_time") -> Figure
     return figure
 
 
-def loss_histograms(losses: Mapping[str, np.ndarray], title: str) -> Figure:
-    """Overlaid per-example loss histograms, e.g. forget / test / the reference's forget losses."""
-    figure = Figure(figsize=(5.5, 3.6))
-    axes = figure.subplots()
-    finite = np.concatenate([np.asarray(v, float) for v in losses.values()])
-    upper = float(np.percentile(finite, 99)) if finite.size else 1.0
-    bins = np.linspace(0.0, max(upper, 1e-3), 40)
-    for name, values in losses.items():
-        axes.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.45, density=True, label=f"{name} (n={len(values)})")
-    axes.set_xlabel("cross-entropy loss (clipped at the 99th percentile)")
-    axes.set_ylabel("density")
-    axes.set_title(title, fontsize=9)
-    axes.legend(fontsize=8)
-    return figure
-
-
 def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figure:
     """Grouped bars: accuracy per class for each method."""
     figure = Figure(figsize=(7.0, 3.6))
