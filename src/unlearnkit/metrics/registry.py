@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,
     ForgetAccuracy,
@@ -31,7 +32,10 @@ METRICS: Registry[type[Metric]] = Registry(
         "forgetting_score": ForgettingScore,
         "nomus": NoMUS,
         "mia_efficacy": MIAEfficacy,
+        "mia_entropy": EntropyMIA,
         "avg_gap": AvgGap,
+        "tow": ToW,
+        "tow_mia": ToWMIA,
         "wall_time": WallTime,
         "speedup": Speedup,
     },
