@@ -21,12 +21,16 @@ def _confident(n: int, correct: bool, label: int = 0, margin: float = 8.0) -> tu
     return logits, labels
 
 
-def _outputs(forget_correct: bool) -> ModelOutputs:
+def _join(*parts: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _outputs(forget_right: int) -> ModelOutputs:
     parts = {
         "retain": _confident(12, True),
-        "forget": _confident(10, forget_correct),
+        "forget": _join(_confident(forget_right, True), _confident(10 - forget_right, False)),
         "validation": _confident(4, True),
-        "test": (torch.cat([_confident(6, True)[0], _confident(6, False)[0]]), torch.cat([_confident(6, True)[1], _confident(6, False)[1]])),
+        "test": _join(_confident(6, True, margin=1.0), _confident(6, False, margin=1.0)),
         "heldout_forget": _confident(5, False),
     }
     return ModelOutputs({k: v[0] for k, v in parts.items()}, {k: v[1] for k, v in parts.items()})
@@ -34,14 +38,17 @@ def _outputs(forget_correct: bool) -> ModelOutputs:
 
 @pytest.fixture
 def ctx() -> EvalContext:
-    """A model that memorised its forget set, against a reference that never saw it."""
-    return EvalContext(_outputs(forget_correct=True), seconds=2.0, reference=_outputs(forget_correct=False), reference_seconds=50.0)
+    """A model that memorised its forget set, against a reference that knows 4 of its 10 samples."""
+    return EvalContext(_outputs(forget_right=10), seconds=2.0, reference=_outputs(forget_right=4), reference_seconds=50.0)
 
 
-# Hand-computed: retain all right; forget all right (loss ~0) vs the unseen
-# held-out set all wrong (loss ~8): the loss attack separates them perfectly;
-# test half right; the SVC attack on confidence calls every forget sample a
-# member (efficacy 0) while the reference's forget samples all look unseen (1).
+# Hand-computed: retain all right and confident; forget all right (loss ~0)
+# vs the unseen held-out set all wrong (loss ~8): the loss attack separates
+# them perfectly; test half right with margin 1 (confidence 0.73 / 0.27,
+# entropy 0.58 nats vs ~0 for retain). The SVC attack on confidence calls
+# every forget sample a member (efficacy 0); on the reference, the 6 wrong
+# forget samples look unseen (0.6). The entropy attack calls every (confident)
+# forget sample a member.
 GOLDEN = {
     "retain_acc": 1.0,
     "forget_acc": 1.0,
@@ -52,11 +59,14 @@ GOLDEN = {
     "forgetting_score": 0.5,
     "nomus": 0.5 * 0.5 + 0.5 * (1 - 2 * 0.5),
     "mia_efficacy": 0.0,
-    "avg_gap": 100 * (1.0 + 0.0 + 0.0 + 1.0) / 4,
+    "mia_entropy": 1.0,
+    "avg_gap": 100 * (0.6 + 0.0 + 0.0 + 0.6) / 4,
+    "tow": (1 - 0.6) * 1.0 * 1.0,
+    "tow_mia": (1 - 0.6) * 1.0 * 1.0,
     "wall_time": 2.0,
     "speedup": 25.0,
-    # forget losses ~3e-4 vs the reference's ~8: the two samples do not overlap
-    "forget_loss_ks": 1.0,
+    # all forget losses ~3e-4 vs the reference's 4 x ~3e-4 and 6 x ~8: ECDFs differ by 0.6
+    "forget_loss_ks": 0.6,
 }
 # Metrics of the model's features get golden values on constructed models in
 # tests/test_collapse_metrics.py.
@@ -76,7 +86,7 @@ def test_metric_golden_value(name, ctx) -> None:
 
 @pytest.mark.parametrize("name", [n for n in METRICS if METRICS[n].needs_reference])
 def test_reference_metrics_refuse_to_run_without_reference(name) -> None:
-    bare = EvalContext(_outputs(True), seconds=1.0)
+    bare = EvalContext(_outputs(10), seconds=1.0)
     with pytest.raises(MissingReferenceError, match=name):
         METRICS[name]().compute(bare)
     assert "the retrained reference" in METRICS[name]().missing_inputs(bare)

@@ -8,6 +8,7 @@ from unlearnkit.metrics.collapse import (
     ForgetLossKS,
     LinearProbeAccuracy,
 )
+from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,
     ForgetAccuracy,
@@ -36,7 +37,10 @@ METRICS: Registry[type[Metric]] = Registry(
         "forgetting_score": ForgettingScore,
         "nomus": NoMUS,
         "mia_efficacy": MIAEfficacy,
+        "mia_entropy": EntropyMIA,
         "avg_gap": AvgGap,
+        "tow": ToW,
+        "tow_mia": ToWMIA,
         "wall_time": WallTime,
         "speedup": Speedup,
         "linear_probe_acc": LinearProbeAccuracy,
