@@ -115,6 +115,15 @@ def test_mia_loss_is_chance_for_identical_distributions() -> None:
     assert 0.4 <= value <= 0.6
 
 
+def test_mia_loss_separates_tiny_losses_of_a_memorised_set() -> None:
+    # Forget losses ~1e-3, unseen ~1e-1: perfectly separable, but on raw losses
+    # an L2-penalised fit collapses to chance; standardising keeps the signal.
+    rng = np.random.default_rng(1)
+    members = rng.uniform(1e-4, 2e-3, 50)
+    nonmembers = rng.uniform(5e-2, 3e-1, 50)
+    assert fn.mia_loss_lr(members, nonmembers, seed=0) >= 0.95
+
+
 def test_mia_loss_needs_two_per_side() -> None:
     with pytest.raises(InvalidParameterError, match="at least 2 members"):
         fn.mia_loss_lr([0.1], [1.0, 2.0])
