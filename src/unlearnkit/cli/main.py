@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from unlearnkit import __version__
-from unlearnkit.cli import list_command, report_command, run_command
+from unlearnkit.cli import list_command, report_command, run_command, tune_command
 from unlearnkit.errors import UnlearnkitError
 
 DEFAULT_STORE = ".unlearnkit/store.sqlite"
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.add_parser(commands, DEFAULT_STORE)
     list_command.add_parser(commands)
     report_command.add_parser(commands, DEFAULT_STORE)
+    tune_command.add_parser(commands, DEFAULT_STORE)
     return parser
 
 

@@ -95,7 +95,7 @@ class Runner:
         self.log = log or (lambda message: None)
         self._datasets: dict[str, ClassificationData] = {}
 
-    def _load(self, resolved: ResolvedExperiment) -> ClassificationData:
+    def load(self, resolved: ResolvedExperiment) -> ClassificationData:
         key = stable_hash([resolved.config.dataset.name, resolved.dataset.get_params()])
         if key not in self._datasets:
             self._datasets[key] = resolved.dataset.load()
@@ -120,14 +120,14 @@ class Runner:
         if not any(pending.values()):
             self.log(f"{config.name}: every run is already in the store")
             return
-        data = self._load(resolved)
+        data = self.load(resolved)
         split = resolved.split_spec.build(data, resolved.selector)
         self.log(f"{config.name}: {data.name} split {split.describe()}")
         for seed in config.seeds:
             if pending[seed]:
                 self._run_seed(position, resolved, data, split, seed, pending[seed], summary)
 
-    def _reference_split(self, resolved: ResolvedExperiment, split: Split) -> Split:
+    def reference_split(self, resolved: ResolvedExperiment, split: Split) -> Split:
         """Untraining: retrain without the forget set. Unlearning: without the whole forget distribution."""
         if resolved.config.goal == "unlearning":
             return split.with_forget(split.forget_distribution)
@@ -147,7 +147,7 @@ class Runner:
         builder, spec = resolved.model_builder, resolved.train_spec
         original, _ = self.cache.train("original", data, split.train, builder, spec, derive_seed(seed, "original"), self.progress)
         unlearn_seed = derive_seed(seed, "unlearn")
-        reference_split = self._reference_split(resolved, split)
+        reference_split = self.reference_split(resolved, split)
         reference, reference_seconds = self.cache.train(
             "reference", data, reference_split.retain, builder, spec, unlearn_seed, self.progress
         )

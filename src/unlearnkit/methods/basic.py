@@ -84,7 +84,7 @@ class NegGrad(OptimizerChoiceMethod):
 
     description = "gradient ascent on the forget set"
     parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
-    search_space = {"lr": [1e-5, 3e-5, 1e-4, 3e-4], "epochs": [1, 2, 5, 10]}
+    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "epochs": [1, 2, 5, 10]}
 
     def __init__(
         self,

@@ -1,0 +1,62 @@
+"""``unlearnkit tune CONFIG.toml``: choose hyper-parameters on validation data, print recipes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
+from unlearnkit.store.sqlite import SQLiteStore
+
+
+def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+    parser = commands.add_parser("tune", help="select method hyper-parameters without test data")
+    parser.add_argument("config", help="path to the TOML configuration")
+    parser.add_argument("--store", default=default_store, help="store whose model cache is used")
+    parser.add_argument("--budget", type=int, default=6, help="candidate settings per method (default 6)")
+    parser.add_argument("--tuning-seed", type=int, default=1000, help="seed of the tuning run; must not be an evaluation seed")
+    parser.add_argument("--method", action="append", help="only these method labels (repeatable)")
+    parser.add_argument("--output", help="write the selected recipes (TOML) to this file")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    experiments = load_config(args.config)
+    if args.budget < 1:
+        raise UnlearnkitError(f"--budget must be at least 1; got {args.budget}")
+    for experiment in experiments:
+        if args.tuning_seed in experiment.seeds:
+            raise UnlearnkitError(
+                f"--tuning-seed {args.tuning_seed} is an evaluation seed of {experiment.name!r}; choose another"
+            )
+    console = Console(highlight=False)
+    runner = Runner(SQLiteStore(args.store))
+    recipes = []
+    for experiment in experiments:
+        tunings = tune_experiment(
+            runner, ResolvedExperiment.build(experiment), budget=args.budget, tuning_seed=args.tuning_seed, only=args.method, log=console.print
+        )
+        table = Table(title=f"{experiment.name}: selection gap to retrain (validation-based, points)", title_justify="left")
+        for column in ("method", "best gap", "default gap", "seconds", "selected parameters"):
+            table.add_column(column)
+        for tuning in tunings:
+            params, gap, seconds = tuning.best
+            table.add_row(tuning.label, f"{gap:.2f}", f"{tuning.trials[0][1]:.2f}", f"{seconds:.1f}", str(params))
+        console.print(table)
+        recipes.append(recipes_toml(experiment.name, tunings))
+    text = "\n".join(recipes)
+    if args.output:
+        temporary = args.output + ".partial"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, args.output)
+    else:
+        print(text)
+    return 0

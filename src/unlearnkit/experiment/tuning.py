@@ -1,0 +1,143 @@
+"""Hyper-parameter selection without test data.
+
+For each method, candidate settings (the configured one plus points of the
+method's declared ``search_space``; a seeded random subset when the grid is
+larger than the budget) are run on a *tuning seed* that is not one of the
+experiment's evaluation seeds, and scored by their gap to that seed's
+retrained reference on forget, retain and **validation** data. Test and
+held-out forget samples are never read, so the evaluation that follows is
+not tuned on what it reports.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.registry import METHODS
+from unlearnkit.metrics import functional as fn
+from unlearnkit.metrics.base import ModelOutputs
+from unlearnkit.progress import Progress
+
+
+def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0) -> float:
+    """Mean |difference to the reference| in points over forget, retain, validation accuracy and a validation MIA.
+
+    The MIA is MIA-efficacy with validation samples as the non-members, so
+    no test sample is involved.
+    """
+
+    def components(out: ModelOutputs) -> dict[str, float]:
+        n = min(len(out.labels["retain"]), len(out.labels["validation"]))
+        pick = np.random.default_rng(seed).permutation(len(out.labels["retain"]))[:n]
+        return {
+            "forget_acc": fn.accuracy(out.logits["forget"], out.labels["forget"]),
+            "retain_acc": fn.accuracy(out.logits["retain"], out.labels["retain"]),
+            "validation_acc": fn.accuracy(out.logits["validation"], out.labels["validation"]),
+            "mia_efficacy": fn.mia_efficacy(
+                fn.true_class_confidence(out.logits["retain"][pick], out.labels["retain"][pick]),
+                fn.true_class_confidence(out.logits["validation"], out.labels["validation"]),
+                fn.true_class_confidence(out.logits["forget"], out.labels["forget"]),
+            ),
+        }
+
+    keys = ("forget_acc", "retain_acc", "validation_acc", "mia_efficacy")
+    return fn.avg_gap(components(outputs), components(reference), keys)
+
+
+def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:
+    """The configured parameters first, then up to ``budget - 1`` grid points of the search space."""
+    base = method.get_params()
+    space = type(method).search_space
+    grid = [dict(zip(space, values)) for values in itertools.product(*space.values())]
+    grid = [{**base, **point} for point in grid if {**base, **point} != base]
+    if len(grid) > budget - 1:
+        order = np.random.default_rng(seed).permutation(len(grid))[: budget - 1]
+        grid = [grid[i] for i in sorted(order)]
+    return [base, *grid]
+
+
+@dataclass
+class MethodTuning:
+    label: str
+    method: str
+    trials: list[tuple[dict[str, Any], float, float]] = field(default_factory=list)  # params, gap, seconds
+
+    @property
+    def best(self) -> tuple[dict[str, Any], float, float]:
+        return min(self.trials, key=lambda t: t[1])
+
+
+def tune_experiment(
+    runner: Runner,
+    resolved: ResolvedExperiment,
+    *,
+    budget: int,
+    tuning_seed: int,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = lambda message: None,
+    progress: Progress | None = None,
+) -> list[MethodTuning]:
+    """Score candidate settings of every tunable method on ``tuning_seed``."""
+    data = runner.load(resolved)
+    split = resolved.split_spec.build(data, resolved.selector)
+    builder, spec = resolved.model_builder, resolved.train_spec
+    progress = progress or runner.progress
+    original, _ = runner.cache.train("original", data, split.train, builder, spec, derive_seed(tuning_seed, "original"), progress)
+    unlearn_seed = derive_seed(tuning_seed, "unlearn")
+    reference_split = runner.reference_split(resolved, split)
+    reference, _ = runner.cache.train("reference", data, reference_split.retain, builder, spec, unlearn_seed, progress)
+    reference_outputs = ModelOutputs.compute(reference, data, split)
+    results = []
+    for label, method in resolved.methods:
+        if not type(method).search_space or (only and label not in only):
+            continue
+        tuning = MethodTuning(label, type(method).__name__)
+        for params in candidates(method, budget, tuning_seed):
+            candidate = type(method).from_params(params)
+            task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), progress)
+            try:
+                result = candidate.unlearn(original, task)
+            except FloatingPointError as error:
+                # A diverging setting is a legitimate outcome of a search: record it as unusable.
+                log(f"{label} {params}: diverged ({error})")
+                tuning.trials.append((params, float("inf"), float("nan")))
+                continue
+            gap = selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed)
+            tuning.trials.append((params, gap, result.seconds))
+            log(f"{label} {params}: selection gap {gap:.2f} in {result.seconds:.1f}s")
+        results.append(tuning)
+    return results
+
+
+def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
+    """TOML ``[[experiment.methods]]`` blocks with each method's selected parameters (non-default ones only)."""
+    lines = [f"# Selected by `unlearnkit tune` for experiment {experiment!r} (validation-based gap to retrain)."]
+    for tuning in tunings:
+        params, gap, seconds = tuning.best
+        name = next(n for n in METHODS if METHODS[n].__name__ == tuning.method)
+        defaults = METHODS[name]().get_params()
+        lines += ["", "[[experiment.methods]]", f'name = "{name}"']
+        if tuning.label != name:
+            lines.append(f'label = "{tuning.label}"')
+        lines += [f"{key} = {_toml_value(value)}" for key, value in params.items() if defaults.get(key) != value]
+        lines.append(f"# selection gap {gap:.2f} points, {seconds:.1f} s on the tuning seed")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        raise ValueError("TOML has no null; leave the parameter at its default")
+    return repr(value)
