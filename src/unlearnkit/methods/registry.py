@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.basic import Finetune, NegGrad, NegGradPlus, RandomLabel, Retrain
+from unlearnkit.methods.recsys import RECOMMENDATION_METHODS
 from unlearnkit.registry import Registry
 
 METHODS: Registry[type[UnlearningMethod]] = Registry(
@@ -14,5 +15,6 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "neggrad": NegGrad,
         "neggrad_plus": NegGradPlus,
         "random_label": RandomLabel,
+        **RECOMMENDATION_METHODS,
     },
 )
