@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
 
-from unlearnkit.data.recsys import FlipLabels, InteractionData, InteractionSplitSpec, SyntheticInteractions
+from unlearnkit.data.recsys import (
+    FlipLabels,
+    InteractionData,
+    InteractionSplitSpec,
+    SyntheticInteractions,
+)
 from unlearnkit.data.splits import Split
 from unlearnkit.methods.recsys import RecommendationTask, train_original
-from unlearnkit.models.recsys import LightGCN, MatrixFactorisation, Recommender, RecommenderBuilder
+from unlearnkit.models.recsys import (
+    LightGCN,
+    MatrixFactorisation,
+    Recommender,
+    RecommenderBuilder,
+)
 from unlearnkit.training.recsys import RecTrainSpec
 
 TINY_SPEC = RecTrainSpec(epochs=60, batch_size=128, lr=5e-2, l2=1e-3, patience=3)
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_interactions(fraction: float = 0.02) -> tuple[InteractionData, Split]:
     """~1,200 rows over 60 users x 40 items, 2% of training rows label-flipped."""
     source = SyntheticInteractions(n_users=60, n_items=40, n_rows=1200, signal=8.0, seed=0)
@@ -32,7 +42,7 @@ def make_rec_task(kind: str = "lightgcn", seed: int = 0, split: Split | None = N
     return RecommendationTask(data, split or default_split, TINY_SPEC, builder(kind), torch.Generator().manual_seed(seed))
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_original(kind: str = "lightgcn") -> Recommender:
     return train_original(make_rec_task(kind, seed=0))
 

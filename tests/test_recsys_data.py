@@ -93,14 +93,14 @@ def test_users_selector_takes_all_their_training_rows() -> None:
 class _Outside(InteractionSelector):
     description = "returns validation rows (a bug)"
 
-    def _select(self, data, train, generator):  # noqa: ANN001, ANN202
+    def _select(self, data, train, generator):
         return np.array([train.max() + 1])
 
 
 class _Nothing(InteractionSelector):
     description = "returns nothing"
 
-    def _select(self, data, train, generator):  # noqa: ANN001, ANN202
+    def _select(self, data, train, generator):
         return np.zeros(0, dtype=np.int64)
 
 

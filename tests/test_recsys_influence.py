@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from unlearnkit.data.recsys import InteractionData, InteractionSplitSpec, RandomInteractions, SyntheticInteractions
+from unlearnkit.data.recsys import (
+    InteractionData,
+    InteractionSplitSpec,
+    RandomInteractions,
+    SyntheticInteractions,
+)
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.recsys import Ifru, RecommendationTask
 from unlearnkit.methods.recsys.influence import (
@@ -24,7 +29,12 @@ from unlearnkit.methods.recsys.influence import (
     importance_selection,
     spillover_rows,
 )
-from unlearnkit.models.recsys import LightGCN, MatrixFactorisation, Recommender, row_losses
+from unlearnkit.models.recsys import (
+    LightGCN,
+    MatrixFactorisation,
+    Recommender,
+    row_losses,
+)
 from unlearnkit.training.recsys import RecTrainSpec, predict_rows, rows_tensors
 
 
@@ -142,7 +152,7 @@ def distance(a: Recommender, b: Recommender, task: RecommendationTask) -> float:
     return float((predict_rows(a, task.data, rows) - predict_rows(b, task.data, rows)).norm())
 
 
-EXACT = dict(curvature="hessian", damping=1e-6, k_hops=3, degree_change_ratio=0.0)
+EXACT = {"curvature": "hessian", "damping": 1e-6, "k_hops": 3, "degree_change_ratio": 0.0}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
+from conftest import parameter_digest
 from recsys_support import empty_forget, make_rec_task, tiny_original
 
-from conftest import parameter_digest
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods import METHODS
 from unlearnkit.methods.recsys import RecommendationMethod
@@ -27,7 +27,7 @@ def test_every_recommendation_method_is_registered() -> None:
         assert cls.original in ("shared", "own")
 
 
-@lru_cache(maxsize=None)
+@cache
 def original_for(name: str) -> torch.nn.Module:
     method = METHODS[name]()
     if method.original == "own":
@@ -72,7 +72,7 @@ def test_empty_forget_set_handled_as_declared(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", RECOMMENDATION_METHODS)
-def test_classification_task_is_refused(name: str, make_task) -> None:  # noqa: ANN001 - the image-task fixture
+def test_classification_task_is_refused(name: str, make_task) -> None:
     with pytest.raises(InvalidParameterError, match="recommendation"):
         METHODS[name]().unlearn(torch.nn.Linear(2, 2), make_task(seed=0))
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import parameter_digest
 from recsys_support import make_rec_task, tiny_interactions
 
-from conftest import parameter_digest
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.recsys import RecEraser, Sisa
 from unlearnkit.methods.recsys.partition import balanced_assign, interaction_partition
@@ -35,7 +35,7 @@ def test_interaction_partition_is_balanced_and_covers_every_row() -> None:
     assert counts.max() <= math.ceil(1.2 * 200 / 4)
 
 
-def sub_split(forget_shard_rows: np.ndarray):  # noqa: ANN201
+def sub_split(forget_shard_rows: np.ndarray):
     _, split = tiny_interactions()
     return split.with_forget(np.sort(forget_shard_rows))
 

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from unlearnkit.data.recsys.selectors import FlipLabels, InteractionSelector, RandomInteractions, Users
-from unlearnkit.data.recsys.sources import InteractionSource, MovieLens100k, SyntheticInteractions
-from unlearnkit.data.selectors import ForgetSelector, GroupSamples, IndexFile, RandomSamples, WholeClasses, WholeGroups
+from unlearnkit.data.recsys.selectors import (
+    FlipLabels,
+    InteractionSelector,
+    RandomInteractions,
+    Users,
+)
+from unlearnkit.data.recsys.sources import (
+    InteractionSource,
+    MovieLens100k,
+    SyntheticInteractions,
+)
+from unlearnkit.data.selectors import (
+    ForgetSelector,
+    GroupSamples,
+    IndexFile,
+    RandomSamples,
+    WholeClasses,
+    WholeGroups,
+)
 from unlearnkit.data.sources.base import DatasetSource
 from unlearnkit.data.sources.digits import Digits
 from unlearnkit.data.sources.fashion_mnist import FashionMnist

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from unlearnkit.methods.base import UnlearningMethod
-from unlearnkit.methods.basic import Finetune, NegGrad, NegGradPlus, RandomLabel, Retrain
+from unlearnkit.methods.basic import (
+    Finetune,
+    NegGrad,
+    NegGradPlus,
+    RandomLabel,
+    Retrain,
+)
 from unlearnkit.methods.recsys import RECOMMENDATION_METHODS
 from unlearnkit.registry import Registry
 

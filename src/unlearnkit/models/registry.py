@@ -5,7 +5,11 @@ from __future__ import annotations
 from unlearnkit.models.base import ModelBuilder
 from unlearnkit.models.cnn import SmallCNN
 from unlearnkit.models.mlp import MLP
-from unlearnkit.models.recsys.embedding import LightGCN, MatrixFactorisation, RecommenderBuilder
+from unlearnkit.models.recsys.embedding import (
+    LightGCN,
+    MatrixFactorisation,
+    RecommenderBuilder,
+)
 from unlearnkit.models.resnet import ResNet
 from unlearnkit.registry import Registry
 

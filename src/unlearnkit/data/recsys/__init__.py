@@ -8,7 +8,11 @@ from unlearnkit.data.recsys.selectors import (
     RandomInteractions,
     Users,
 )
-from unlearnkit.data.recsys.sources import InteractionSource, MovieLens100k, SyntheticInteractions
+from unlearnkit.data.recsys.sources import (
+    InteractionSource,
+    MovieLens100k,
+    SyntheticInteractions,
+)
 from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 
 __all__ = [

@@ -18,7 +18,7 @@ import torch
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError, SplitError
-from unlearnkit.params import Configurable, IntList, Interval, NoneOr, Options
+from unlearnkit.params import Configurable, Interval, IntList, NoneOr, Options
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +61,7 @@ def _exactly_one(params: dict[str, Any], a: str, b: str) -> list[str]:
 def random_rows(train: np.ndarray, count: int | None, fraction: float | None, generator: torch.Generator) -> np.ndarray:
     if count is not None and count >= len(train):
         raise InvalidParameterError(f"count={count} would forget all {len(train)} training interactions")
-    n = count if count is not None else max(1, int(round(fraction * len(train))))
+    n = count if count is not None else max(1, round(fraction * len(train)))
     order = torch.randperm(len(train), generator=generator).numpy()
     return train[order[:n]]
 

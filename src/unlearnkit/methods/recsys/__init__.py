@@ -3,7 +3,11 @@
 from unlearnkit.methods.recsys.basic import FinetuneRec, NegGradRec, RetrainRec
 from unlearnkit.methods.recsys.ifru import Ifru, InfluenceRec
 from unlearnkit.methods.recsys.sharded import RecEraser, Sisa
-from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask, train_original
+from unlearnkit.methods.recsys.task import (
+    RecommendationMethod,
+    RecommendationTask,
+    train_original,
+)
 
 RECOMMENDATION_METHODS = {
     "retrain_rec": RetrainRec,

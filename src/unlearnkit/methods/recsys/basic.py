@@ -10,7 +10,12 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.optim import optimise, shuffled_epochs, steps_per_epoch
-from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask, fit_fresh, log_diagnostics
+from unlearnkit.methods.recsys.task import (
+    RecommendationMethod,
+    RecommendationTask,
+    fit_fresh,
+    log_diagnostics,
+)
 from unlearnkit.models.recsys.embedding import Recommender, row_losses
 from unlearnkit.params import Interval
 from unlearnkit.training.recsys import rows_tensors

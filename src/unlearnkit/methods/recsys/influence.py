@@ -31,7 +31,12 @@ from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.models.recsys.embedding import Recommender, graph_of, row_losses, score_pairs
+from unlearnkit.models.recsys.embedding import (
+    Recommender,
+    graph_of,
+    row_losses,
+    score_pairs,
+)
 from unlearnkit.models.recsys.graph import positive_degrees
 from unlearnkit.training.recsys import rows_tensors
 

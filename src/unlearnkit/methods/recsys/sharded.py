@@ -16,7 +16,11 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.recsys.partition import interaction_partition
-from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask, fit_fresh
+from unlearnkit.methods.recsys.task import (
+    RecommendationMethod,
+    RecommendationTask,
+    fit_fresh,
+)
 from unlearnkit.models.recsys.sharded import AttentionAggregator, ShardedRecommender
 from unlearnkit.params import Interval
 from unlearnkit.training.recsys import rows_tensors

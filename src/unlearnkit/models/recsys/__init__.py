@@ -9,7 +9,11 @@ from unlearnkit.models.recsys.embedding import (
     row_losses,
     score_pairs,
 )
-from unlearnkit.models.recsys.graph import normalized_adjacency, positive_degrees, propagate
+from unlearnkit.models.recsys.graph import (
+    normalized_adjacency,
+    positive_degrees,
+    propagate,
+)
 
 __all__ = [
     "LightGCN",
