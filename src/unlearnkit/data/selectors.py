@@ -18,7 +18,7 @@ import torch
 
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.errors import InvalidParameterError, SplitError
-from unlearnkit.params import Boolean, Configurable, IntList, Interval, NoneOr, Text
+from unlearnkit.params import Boolean, Configurable, Interval, IntList, NoneOr, Text
 
 
 @dataclass(frozen=True, eq=False)

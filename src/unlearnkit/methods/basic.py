@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.methods.optim import GradientMethod, paired_batches, shuffled_epochs, steps_per_epoch
+from unlearnkit.methods.optim import (
+    GradientMethod,
+    OptimizerChoiceMethod,
+    paired_batches,
+    shuffled_epochs,
+    steps_per_epoch,
+)
 from unlearnkit.params import Interval
 from unlearnkit.training.loop import train_model
 
@@ -30,6 +36,19 @@ class Retrain(UnlearningMethod):
         x, y = task.retain
         log = train_model(fresh, x, y, task.train_spec, task.generator, progress=task.progress, description="Retrain")
         return fresh, {"train_accuracy": log.train_accuracy, "epochs": log.epochs}
+
+
+class Original(UnlearningMethod):
+    """Do nothing: return the original model.
+
+    The baseline that shows how much there is to forget: its gap to
+    retraining is what every other method should close.
+    """
+
+    description = "do nothing (the original model; shows how much there is to forget)"
+
+    def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
+        return model, {}
 
 
 class Finetune(GradientMethod):
@@ -55,16 +74,29 @@ class Finetune(GradientMethod):
         return model, self.run(model, task, batches, lambda b: F.cross_entropy(model(x[b]), y[b]), total)
 
 
-class NegGrad(GradientMethod):
-    """Gradient ascent on the forget loss (unbounded: few epochs, small lr)."""
+class NegGrad(OptimizerChoiceMethod):
+    """Gradient ascent on the forget loss (unbounded: few epochs, small lr).
+
+    On a model that memorised its forget set the loss is ~1e-4 and its
+    gradient vanishes, so SGD at a stable learning rate does not move it
+    (and a larger one diverges once it escapes); Adam is the default.
+    """
 
     description = "gradient ascent on the forget set"
-    parameter_constraints = dict(GradientMethod.common_constraints)
-    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "epochs": [1, 2, 5]}
+    parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
+    search_space = {"lr": [1e-5, 3e-5, 1e-4, 3e-4], "epochs": [1, 2, 5, 10]}
 
     def __init__(
-        self, *, lr: float = 1e-3, epochs: int = 2, batch_size: int = 32, momentum: float = 0.9, weight_decay: float = 0.0
+        self,
+        *,
+        lr: float = 1e-4,
+        epochs: int = 5,
+        batch_size: int = 32,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
     ) -> None:
+        self.optimizer = optimizer
         self.lr = lr
         self.epochs = epochs
         self.batch_size = batch_size
@@ -78,24 +110,26 @@ class NegGrad(GradientMethod):
         return model, self.run(model, task, batches, lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
 
 
-class NegGradPlus(GradientMethod):
+class NegGradPlus(OptimizerChoiceMethod):
     """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget)."""
 
     description = "gradient descent on retain plus ascent on forget (NegGrad+)"
-    parameter_constraints = {**GradientMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
-    search_space = {"lr": [1e-3, 3e-3, 1e-2], "epochs": [1, 3, 5], "alpha": [0.9, 0.95, 0.99]}
+    parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
+    search_space = {"lr": [1e-4, 3e-4, 1e-3], "epochs": [1, 3, 5], "alpha": [0.5, 0.9, 0.95, 0.99]}
 
     def __init__(
         self,
         *,
-        alpha: float = 0.95,
-        lr: float = 0.01,
+        alpha: float = 0.9,
+        lr: float = 3e-4,
         epochs: int = 3,
         batch_size: int = 64,
+        optimizer: str = "adam",
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
     ) -> None:
         self.alpha = alpha
+        self.optimizer = optimizer
         self.lr = lr
         self.epochs = epochs
         self.batch_size = batch_size
@@ -146,7 +180,9 @@ class RandomLabel(GradientMethod):
         total = self.epochs * steps_per_epoch(len(yr), self.batch_size)
 
         def loss(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            # One concatenated batch, so each sample weighs the same whether it is
+            # a relabelled forget sample or a retain sample (as in SalUn's RL).
             r, f = pair
-            return F.cross_entropy(model(xr[r]), yr[r]) + F.cross_entropy(model(xf[f]), wrong[f])
+            return F.cross_entropy(model(torch.cat([xr[r], xf[f]])), torch.cat([yr[r], wrong[f]]))
 
         return model, self.run(model, task, batches, loss, total)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.params import Constraint, Interval
+from unlearnkit.params import Constraint, Interval, Options
 
 
 def shuffled_epochs(n: int, batch_size: int, epochs: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -114,3 +114,24 @@ class GradientMethod(UnlearningMethod):
             description=type(self).__name__,
             after_step=after_step,
         )
+
+
+class OptimizerChoiceMethod(GradientMethod):
+    """A gradient method with an ``optimizer`` hyper-parameter ("sgd" or "adam").
+
+    For methods whose published recipe uses Adam, or whose forget objective is
+    flat at the original (Adam's normalised steps escape it); ``momentum``
+    only applies to SGD.
+    """
+
+    common_constraints: ClassVar[dict[str, Constraint]] = {
+        **GradientMethod.common_constraints,
+        "optimizer": Options(("sgd", "adam")),
+    }
+
+    optimizer: str
+
+    def make_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.Adam(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)

@@ -94,6 +94,7 @@ class Metric(Configurable, ABC):
     description: ClassVar[str]
     direction: ClassVar[Literal["higher", "lower", "reference"]]
     needs_reference: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = False  # reads the model itself (e.g. its features), not only its outputs
     goals: ClassVar[frozenset[str]] = frozenset({"untraining", "unlearning"})
     notion: ClassVar[str] = "utility"
     requires_splits: ClassVar[tuple[str, ...]] = ()

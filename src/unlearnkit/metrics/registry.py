@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.collapse import (
+    FeatureSeparability,
+    ForgetLossKS,
+    LinearProbeAccuracy,
+)
+from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,
     ForgetAccuracy,
@@ -31,8 +37,14 @@ METRICS: Registry[type[Metric]] = Registry(
         "forgetting_score": ForgettingScore,
         "nomus": NoMUS,
         "mia_efficacy": MIAEfficacy,
+        "mia_entropy": EntropyMIA,
         "avg_gap": AvgGap,
+        "tow": ToW,
+        "tow_mia": ToWMIA,
         "wall_time": WallTime,
         "speedup": Speedup,
+        "linear_probe_acc": LinearProbeAccuracy,
+        "feature_separability": FeatureSeparability,
+        "forget_loss_ks": ForgetLossKS,
     },
 )

@@ -1,0 +1,62 @@
+"""``unlearnkit list [kind] [--json]``: what is registered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from unlearnkit.data.registry import DATASETS, SELECTORS
+from unlearnkit.methods.registry import METHODS
+from unlearnkit.metrics.registry import METRICS
+from unlearnkit.models.registry import MODELS
+from unlearnkit.params import constructor_parameters
+from unlearnkit.registry import Registry
+
+KINDS: dict[str, Registry[Any]] = {
+    "methods": METHODS,
+    "metrics": METRICS,
+    "datasets": DATASETS,
+    "models": MODELS,
+    "selectors": SELECTORS,
+}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="list registered components")
+    parser.add_argument("kind", nargs="?", choices=sorted(KINDS), help="one kind (default: all)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def describe(cls: type) -> dict[str, Any]:
+    entry: dict[str, Any] = {"description": getattr(cls, "description", ""), "parameters": {}}
+    for name in constructor_parameters(cls):
+        constraint = getattr(cls, "parameter_constraints", {}).get(name)
+        entry["parameters"][name] = constraint.describe() if constraint is not None else "any"
+    for attribute in ("direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget"):
+        if hasattr(cls, attribute):
+            value = getattr(cls, attribute)
+            entry[attribute] = sorted(value) if isinstance(value, frozenset) else value
+    return entry
+
+
+def run(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else sorted(KINDS)
+    listing = {kind: {name: describe(KINDS[kind][name]) for name in KINDS[kind]} for kind in kinds}
+    console = Console(highlight=False)
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    for kind in kinds:
+        table = Table(title=kind, title_justify="left", show_lines=False)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        table.add_column("parameters")
+        for name, entry in listing[kind].items():
+            table.add_row(name, entry["description"], ", ".join(entry["parameters"]))
+        console.print(table)
+    return 0

@@ -1,0 +1,50 @@
+"""``unlearnkit`` command line: run, list, report.
+
+User errors (bad configuration, unknown names, missing data) exit with code 2
+and a message, without a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from unlearnkit import __version__
+from unlearnkit.cli import list_command, report_command, run_command
+from unlearnkit.errors import UnlearnkitError
+
+DEFAULT_STORE = ".unlearnkit/store.sqlite"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unlearnkit", description="Machine unlearning, measured against retraining.")
+    parser.add_argument("--version", action="version", version=f"unlearnkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_command.add_parser(commands, DEFAULT_STORE)
+    list_command.add_parser(commands)
+    report_command.add_parser(commands, DEFAULT_STORE)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return int(args.handler(args))
+    except UnlearnkitError as error:
+        if args.debug:
+            raise
+        err.print(f"[bold red]error:[/] {error}", markup=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted; completed runs are in the store, the interrupted one was not written")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""``unlearnkit run CONFIG.toml``: validate everything, then run what the store lacks."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.progress import RichProgress
+from unlearnkit.report.markdown import to_markdown
+from unlearnkit.report.tables import summarise
+from unlearnkit.store.sqlite import SQLiteStore
+
+
+def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+    parser = commands.add_parser("run", help="run the experiments of a TOML configuration")
+    parser.add_argument("config", help="path to the TOML configuration")
+    parser.add_argument("--store", default=default_store, help=f"SQLite store (default {default_store})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    experiments = load_config(args.config)  # raises ConfigError before anything is trained or written
+    console = Console(highlight=False)
+    store = SQLiteStore(args.store)
+    log = (lambda message: None) if args.quiet else console.print
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.quiet) as bars:
+        summary = Runner(store, progress=RichProgress(bars), log=log).run(experiments)
+    console.print(f"{len(summary.executed)} run(s) executed, {len(summary.skipped)} already in {args.store}")
+    names = {e.name for e in experiments}
+    tables = [t for t in summarise(store.runs()) if t.experiment in names]
+    console.print(to_markdown(tables), markup=False)
+    return 0

@@ -1,0 +1,82 @@
+"""Figures for reports, drawn on ``matplotlib.figure.Figure`` objects (no pyplot global state)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from unlearnkit.report.tables import ExperimentTable
+
+REFERENCE_COLOUR = "#d62728"
+
+
+def figure_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def png_data_uri(figure: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(figure_png(figure)).decode()
+
+
+def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str) -> Figure:
+    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in red."""
+    figure = Figure(figsize=(5.5, 4.2))
+    axes = figure.subplots()
+    for row in table.rows:
+        if utility not in row.mean or forgetting not in row.mean:
+            continue
+        is_reference = row.method == "Retrain"
+        axes.errorbar(
+            row.mean[forgetting],
+            row.mean[utility],
+            xerr=np.nan_to_num(row.std[forgetting]),
+            yerr=np.nan_to_num(row.std[utility]),
+            fmt="*" if is_reference else "o",
+            markersize=12 if is_reference else 6,
+            color=REFERENCE_COLOUR if is_reference else None,
+            capsize=2,
+        )
+        axes.annotate(row.label, (row.mean[forgetting], row.mean[utility]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set_xlabel(forgetting)
+    axes.set_ylabel(utility)
+    axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (★ = retrain)", fontsize=9)
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def time_vs_retrain(table: ExperimentTable, metric: str = "wall_time") -> Figure:
+    """Horizontal bars of mean wall time (log scale), retraining highlighted."""
+    rows = [r for r in table.rows if metric in r.mean and r.mean[metric] > 0]
+    figure = Figure(figsize=(5.5, 0.35 * len(rows) + 1.2))
+    axes = figure.subplots()
+    colours = [REFERENCE_COLOUR if r.method == "Retrain" else "#1f77b4" for r in rows]
+    axes.barh([r.label for r in rows], [r.mean[metric] for r in rows], color=colours)
+    axes.set_xscale("log")
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{metric} (s, log scale)")
+    axes.set_title(f"{table.experiment}: wall time (red = retrain)", fontsize=9)
+    return figure
+
+
+def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Grouped bars: accuracy per class for each method."""
+    figure = Figure(figsize=(7.0, 3.6))
+    axes = figure.subplots()
+    names = list(accuracies)
+    n_classes = max(len(v) for v in accuracies.values())
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        axes.bar(np.arange(len(accuracies[name])) + k * width, accuracies[name], width=width, label=name)
+    axes.set_xticks(np.arange(n_classes) + 0.4 - width / 2, [str(c) for c in range(n_classes)], fontsize=7)
+    axes.set_xlabel("class")
+    axes.set_ylabel("test accuracy")
+    axes.set_ylim(0, 1.05)
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, ncol=min(len(names), 4))
+    return figure

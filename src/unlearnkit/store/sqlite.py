@@ -1,0 +1,196 @@
+"""The embedded default store: one SQLite file holding runs, per-example outputs and model checkpoints.
+
+* ``runs``: one row per (experiment, method, seed) run, keyed by a hash of
+  the resolved configuration and the package version; written once, in one
+  transaction with its outputs, so an interrupted run leaves nothing behind.
+* ``outputs``: per-example logits and labels of each run on each split, so
+  population metrics and reports never need a model again.
+* ``models``: the content-addressed cache of trained originals and retrained
+  references (state dicts saved with ``torch.save``, loaded with
+  ``weights_only=True``), with the training wall time they cost.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    experiment_position INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    label TEXT NOT NULL,
+    method_position INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    goal TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    metrics TEXT NOT NULL,
+    metric_info TEXT NOT NULL,
+    diagnostics TEXT NOT NULL,
+    config TEXT NOT NULL,
+    version TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    run_key TEXT NOT NULL REFERENCES runs(run_key) ON DELETE CASCADE,
+    split TEXT NOT NULL,
+    logits BLOB NOT NULL,
+    labels BLOB NOT NULL,
+    PRIMARY KEY (run_key, split)
+);
+CREATE TABLE IF NOT EXISTS models (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    state BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_key: str
+    experiment: str
+    experiment_position: int
+    method: str
+    label: str
+    method_position: int
+    seed: int
+    goal: str
+    seconds: float
+    metrics: dict[str, float]
+    metric_info: dict[str, dict[str, Any]]
+    diagnostics: dict[str, Any]
+    config: dict[str, Any]
+    version: str
+
+
+def _array_blob(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _blob_array(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+class SQLiteStore:
+    """Results and model cache in one SQLite file (created on first write)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
+        if not create and not os.path.exists(self.path):
+            raise FileNotFoundError(f"no store at {self.path}")
+        if create:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=60)
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            if create:
+                connection.executescript(_SCHEMA)
+            with connection:
+                yield connection
+        finally:
+            connection.close()
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    # -- runs -------------------------------------------------------------
+    def has_run(self, run_key: str) -> bool:
+        if not self.exists():
+            return False
+        with self._connect(create=True) as db:
+            return db.execute("SELECT 1 FROM runs WHERE run_key = ?", (run_key,)).fetchone() is not None
+
+    def write_run(self, record: RunRecord, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write a run and its per-example outputs atomically (replacing an earlier copy)."""
+        with self._connect(create=True) as db:
+            db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))
+            db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.run_key,
+                    record.experiment,
+                    record.experiment_position,
+                    record.method,
+                    record.label,
+                    record.method_position,
+                    record.seed,
+                    record.goal,
+                    record.seconds,
+                    json.dumps(record.metrics),
+                    json.dumps(record.metric_info),
+                    json.dumps(record.diagnostics, default=str),
+                    json.dumps(record.config, sort_keys=True),
+                    record.version,
+                    time.time(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO outputs VALUES (?,?,?,?)",
+                [(record.run_key, split, _array_blob(lg), _array_blob(lb)) for split, (lg, lb) in outputs.items()],
+            )
+
+    def runs(self) -> list[RunRecord]:
+        with self._connect(create=False) as db:
+            rows = db.execute(
+                "SELECT run_key, experiment, experiment_position, method, label, method_position, seed, goal, seconds,"
+                " metrics, metric_info, diagnostics, config, version FROM runs"
+                " ORDER BY experiment_position, experiment, method_position, label, seed"
+            ).fetchall()
+        return [
+            RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), json.loads(r[10]),
+                      json.loads(r[11]), json.loads(r[12]), r[13])
+            for r in rows
+        ]
+
+    def outputs(self, run_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        with self._connect(create=False) as db:
+            rows = db.execute("SELECT split, logits, labels FROM outputs WHERE run_key = ?", (run_key,)).fetchall()
+        if not rows:
+            raise KeyError(f"no outputs stored for run {run_key}")
+        return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
+
+    # -- model cache --------------------------------------------------------
+    def load_model(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        if not self.exists():
+            return None
+        with self._connect(create=True) as db:
+            row = db.execute("SELECT state, meta FROM models WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        state = torch.load(io.BytesIO(row[0]), weights_only=True)
+        return state, json.loads(row[1])
+
+    def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with self._connect(create=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?)",
+                (key, kind, json.dumps(meta, sort_keys=True), buffer.getvalue(), time.time()),
+            )
+
+    def model_count(self) -> int:
+        if not self.exists():
+            return 0
+        with self._connect(create=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM models").fetchone()[0])

@@ -1,0 +1,153 @@
+"""The command line, in-process: run into a temporary store, cache hits, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from unlearnkit.cli.main import main
+from unlearnkit.data import DATASETS, SELECTORS
+from unlearnkit.methods import METHODS
+from unlearnkit.metrics import METRICS
+from unlearnkit.models import MODELS
+from unlearnkit.store import SQLiteStore
+
+TINY = """
+[[experiment]]
+name = "tiny"
+goal = "untraining"
+seeds = [0, 1]
+dataset = { name = "synthetic", n_classes = 3, groups_per_class = 3, samples_per_group = 8 }
+split = { test_per_group = 2, validation_fraction = 0.1 }
+forget = { name = "groups", groups = [4] }
+model = { name = "mlp", hidden = 32, depth = 1 }
+train = { epochs = 15, batch_size = 16, lr = 0.05 }
+metrics = ["retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup"]
+
+[[experiment.methods]]
+name = "retrain"
+
+[[experiment.methods]]
+name = "finetune"
+epochs = 2
+
+[[experiment.methods]]
+name = "random_label"
+label = "random_label_fast"
+epochs = 1
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return str(path)
+
+
+def test_run_then_cache_then_report(config, tmp_path, capsys) -> None:
+    store = str(tmp_path / "store.sqlite")
+    assert main(["run", config, "--store", store, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "6 run(s) executed, 0 already" in out
+    assert "| retrain | 2 |" in out
+    runs = SQLiteStore(store).runs()
+    assert len(runs) == 6
+    retrain = [r for r in runs if r.label == "retrain"]
+    assert all(r.metrics["avg_gap"] == 0.0 and r.metrics["speedup"] == 1.0 for r in retrain)
+    # originals (2 seeds) and references (2 seeds) cached; retrain reuses the references
+    assert SQLiteStore(store).model_count() == 4
+
+    assert main(["run", config, "--store", store, "--quiet"]) == 0
+    assert "0 run(s) executed, 6 already" in capsys.readouterr().out
+
+    assert main(["report", "--store", store, "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in records] == ["retrain", "finetune", "random_label_fast"]
+    assert set(records[0]["metrics"]) == {"retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup"}
+    assert records[0]["seeds"] == [0, 1]
+
+    assert main(["report", "--store", store]) == 0
+    assert "### tiny (goal: untraining)" in capsys.readouterr().out
+    assert SQLiteStore(store).outputs(runs[0].run_key)["forget"][0].shape[1] == 3
+
+
+BAD = """
+[[experiment]]
+name = "bad"
+goal = "unlearning"
+seeds = [0, 0]
+dataset = { name = "synthetic", n_classes = 1 }
+split = { validation_fraction = 2.0 }
+forget = { name = "random", fraction = 0.1 }
+model = { name = "transformer" }
+train = { lr = -1.0, epochz = 3 }
+metrics = ["test_acc"]
+
+[[experiment.methods]]
+name = "finetune"
+lr = "fast"
+
+[[experiment.methods]]
+name = "no_such_method"
+"""
+
+
+def test_malformed_config_reports_everything_exits_2_and_writes_nothing(tmp_path, capsys) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD)
+    store = tmp_path / "store.sqlite"
+    assert main(["run", str(path), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "experiment[0].seeds" in err
+    assert not store.exists()
+    # fix the structural problem: now every semantic problem is listed at once
+    path.write_text(BAD.replace("seeds = [0, 0]", "seeds = [0]"))
+    assert main(["run", str(path), "--store", str(store)]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    for expected in [
+        "experiment[0].dataset.n_classes: must be an int in [2, 100]; got 1",
+        "experiment[0].split.validation_fraction",
+        "experiment[0].model.name: unknown model 'transformer'",
+        "experiment[0].train.lr",
+        "experiment[0].train.epochz: unknown parameter",
+        "experiment[0].methods[0].lr",
+        "experiment[0].methods[1].name: unknown method 'no_such_method'",
+        "goal 'unlearning' needs a selector that defines a forget distribution",
+    ]:
+        assert expected in err, expected
+    assert not store.exists()
+
+
+def test_invalid_toml_and_missing_file_exit_2(tmp_path, capsys) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[[experiment]\nname=")
+    assert main(["run", str(path), "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_debug_shows_traceback(tmp_path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[[experiment]\nname=")
+    with pytest.raises(Exception, match="not valid TOML"):
+        main(["--debug", "run", str(path)])
+
+
+def test_list_shows_every_registered_component(capsys) -> None:
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    for kind, registry in {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS, "models": MODELS, "selectors": SELECTORS}.items():
+        assert set(listing[kind]) == set(registry)
+    assert listing["metrics"]["avg_gap"]["direction"] == "lower"
+    assert main(["list", "methods"]) == 0
+    assert "neggrad_plus" in capsys.readouterr().out
+
+
+def test_report_without_store_exits_2(tmp_path, capsys) -> None:
+    assert main(["report", "--store", os.path.join(tmp_path, "none.sqlite")]) == 2
+    assert "no store" in capsys.readouterr().err
