@@ -10,6 +10,7 @@ import torch
 from recsys_support import TINY_SPEC, builder, tiny_interactions
 
 from unlearnkit.models.recsys import normalized_adjacency, propagate
+from unlearnkit.models.recsys.embedding import all_scores
 from unlearnkit.training.recsys import fit_recommender, rows_auc
 
 
@@ -59,6 +60,8 @@ def test_models_learn_on_tiny_data(kind: str) -> None:
     assert rows_auc(model, data, split.validation) == pytest.approx(log.best_validation_auc)
     assert log.epochs_run == len(log.epoch_seconds) == len(log.validation_aucs)
     assert log.best_epoch <= log.epochs_run <= log.best_epoch + TINY_SPEC.patience
+    matrix = all_scores(model, torch.tensor([0, 3]))
+    assert torch.allclose(matrix[1, 5], model.score(torch.tensor([3]), torch.tensor([5]))[0].detach(), atol=1e-6)
 
 
 def test_training_is_deterministic_per_seed() -> None:

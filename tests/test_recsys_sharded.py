@@ -13,6 +13,7 @@ from recsys_support import make_rec_task, tiny_interactions
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.recsys import RecEraser, Sisa
 from unlearnkit.methods.recsys.partition import balanced_assign, interaction_partition
+from unlearnkit.models.recsys.embedding import all_scores
 from unlearnkit.models.recsys.sharded import ShardedRecommender
 
 
@@ -57,8 +58,13 @@ def test_only_affected_shards_are_retrained(method: Sisa | RecEraser) -> None:
     assert parameter_digest(unlearned.members[1]) != parameter_digest(original.members[1])
     assert np.array_equal(unlearned.shard_rows[1], np.setdiff1d(original.shard_rows[1], forget))
     assert not np.isin(forget, np.concatenate(unlearned.shard_rows)).any()
-    scores = unlearned.score(torch.tensor([0, 1]), torch.tensor([0, 1]))
-    assert scores.shape == (2,) and torch.isfinite(scores).all()
+    # full-ranking scores agree with pairwise scores
+    users = torch.tensor([0, 1, 2])
+    matrix = all_scores(unlearned, users)
+    assert matrix.shape == (3, task.data.n_items)
+    with torch.no_grad():
+        pairs = unlearned.score(users.repeat_interleave(task.data.n_items), torch.arange(task.data.n_items).repeat(3))
+    assert torch.allclose(matrix.flatten(), pairs, atol=1e-5)
 
 
 def test_sharded_methods_reject_a_plain_original() -> None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.data.splits import Split
+from unlearnkit.errors import SplitError
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.models.recsys.embedding import Recommender, RecommenderBuilder
 from unlearnkit.progress import Progress, SilentProgress
@@ -41,7 +42,7 @@ class RecommendationTask:
 
     def __post_init__(self) -> None:
         if self.split.n_samples != len(self.data):
-            raise ValueError(f"the split covers {self.split.n_samples} rows but the data has {len(self.data)}")
+            raise SplitError(f"the split covers {self.split.n_samples} rows but the data has {len(self.data)}")
 
     @cached_property
     def retain(self) -> np.ndarray:
