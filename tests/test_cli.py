@@ -151,3 +151,18 @@ def test_list_shows_every_registered_component(capsys) -> None:
 def test_report_without_store_exits_2(tmp_path, capsys) -> None:
     assert main(["report", "--store", os.path.join(tmp_path, "none.sqlite")]) == 2
     assert "no store" in capsys.readouterr().err
+
+
+def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
+    pytest.importorskip("ray")
+    local, distributed = str(tmp_path / "local.sqlite"), str(tmp_path / "ray.sqlite")
+    assert main(["run", config, "--store", local, "--quiet"]) == 0
+    assert main(["run", config, "--store", distributed, "--quiet", "--workers", "2"]) == 0
+    assert "6 run(s) executed" in capsys.readouterr().out
+    by_key = {r.run_key: r for r in SQLiteStore(local).runs()}
+    remote = SQLiteStore(distributed).runs()
+    assert {r.run_key for r in remote} == set(by_key)
+    for run in remote:
+        expected = by_key[run.run_key].metrics
+        # same seeds, same data, same recipe: identical models, so identical accuracies
+        assert run.metrics["forget_acc"] == expected["forget_acc"] and run.metrics["test_acc"] == expected["test_acc"]

@@ -104,10 +104,10 @@ class Runner:
     def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
         summary = RunSummary()
         for position, config in enumerate(experiments):
-            self._run_experiment(position, ResolvedExperiment.build(config), summary)
+            self.run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 
-    def _run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
+    def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
         config = resolved.config
         pending: dict[int, list[tuple[int, str, UnlearningMethod]]] = {}
         for seed in config.seeds:
