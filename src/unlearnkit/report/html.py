@@ -106,7 +106,7 @@ SECTIONS: list[Section] = [_summary_plots, _output_plots]
 def render_html(store: SQLiteStore, tables: list[ExperimentTable], runs: list[RunRecord]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "
-                 "Mean ± std over seeds; retraining (red) is the reference. ≈R: closest to retraining is best.</p>")
+                 "Mean ± std over seeds; retraining (black) is the reference. ≈R: closest to retraining is best.</p>")
     for table in tables:
         experiment_runs = [r for r in runs if r.experiment == table.experiment]
         parts.append(f"<h2>{html.escape(table.experiment)} <small>(goal: {html.escape(table.goal)})</small></h2>")
