@@ -34,6 +34,30 @@ def _order(record: RunRecord) -> tuple[int, int]:
     return (0 if record.method == "Retrain" else 1, record.method_position)
 
 
+# Columns derived from other rows of the same seed: name -> (direction, notion, description).
+DERIVED = {
+    "gap_closed": ("higher", "untraining", "1 - avg_gap / the original's avg_gap (same seed): share of the distance to retrain removed"),
+    "time_fraction": ("lower", "efficiency", "wall_time / retrain's wall_time (same seed)"),
+}
+
+
+def _derived_per_run(runs: list[RunRecord]) -> dict[str, dict[str, float]]:
+    """gap_closed needs an ``original`` row, time_fraction a ``retrain`` row, of the same seed."""
+    originals = {r.seed: r for r in runs if r.method == "Original"}
+    retrains = {r.seed: r for r in runs if r.method == "Retrain"}
+    derived: dict[str, dict[str, float]] = {}
+    for run in runs:
+        values = {}
+        original = originals.get(run.seed)
+        if original is not None and "avg_gap" in run.metrics and original.metrics.get("avg_gap", 0.0) > 0:
+            values["gap_closed"] = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
+        retrain = retrains.get(run.seed)
+        if retrain is not None and retrain.seconds > 0 and run.method != "Original":
+            values["time_fraction"] = run.seconds / retrain.seconds
+        derived[run.run_key] = values
+    return derived
+
+
 def summarise(records: list[RunRecord]) -> list[ExperimentTable]:
     """One table per experiment, retrain first, then the configuration's method order."""
     tables = []
@@ -44,11 +68,17 @@ def summarise(records: list[RunRecord]) -> list[ExperimentTable]:
         info: dict[str, dict[str, Any]] = {}
         for r in runs:
             info.update(r.metric_info)
+        derived = _derived_per_run(runs)
+        for name, (direction, notion, _) in DERIVED.items():
+            if any(name in d for d in derived.values()):
+                metrics.append(name)
+                info[name] = {"direction": direction, "goals": ["unlearning", "untraining"], "notion": notion, "needs_reference": True}
         rows = []
         labels = sorted({(_order(r), r.label) for r in runs})
         for _, label in labels:
             group = [r for r in runs if r.label == label]
-            values = {m: np.array([r.metrics[m] for r in group if m in r.metrics], dtype=float) for m in metrics}
+            per_run = [{**r.metrics, **derived.get(r.run_key, {})} for r in group]
+            values = {m: np.array([v[m] for v in per_run if m in v], dtype=float) for m in metrics}
             rows.append(
                 MethodRow(
                     label=label,
