@@ -103,7 +103,16 @@ class Runner:
 
     def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
         summary = RunSummary()
+        # Recommendation experiments (kind = "recommendation") run in recsys_runner.py; their
+        # data and forget sets are all checked here, before anything is trained.
+        from unlearnkit.experiment.recsys_runner import RecommendationRunner
+
+        recommendation = RecommendationRunner(self.store, progress=self.progress, log=self.log)
+        recommendation.prepare([c for c in experiments if c.kind == "recommendation"])
         for position, config in enumerate(experiments):
+            if config.kind == "recommendation":
+                recommendation.run_experiment(position, config, summary)
+                continue
             self._run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 

@@ -31,6 +31,7 @@ from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
 from unlearnkit.models.recsys.embedding import (
     Recommender,
     graph_of,
@@ -292,7 +293,8 @@ def influence_update(
     retain = np.setdiff1d(train, forget)
     n = int(train.size)
     dtype = model.user_embedding.dtype
-    old_graph = graph_of(data, train, dtype) if model.layers > 0 else None
+    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
+    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
     new_graph = graph_of(data, retain, dtype) if model.layers > 0 else None
     selection = importance_selection(data, train, forget, k_hops, keep_quantile)
     changed = (
@@ -325,14 +327,13 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    train_gradient = grad(mean_loss)(theta0).detach()
-    if solver.curvature == "hessian":
-        _, hvp_raw = vjp(grad(mean_loss), theta0)
-
-        def curvature_product(v: torch.Tensor) -> torch.Tensor:
-            return hvp_raw(v)[0]
-    else:
-        curvature_product = gauss_newton_product(objective, theta0, hessian_rows, hessian_graph, hessian_layers, n_hessian)
+    # Closed forms (curvature.py): no autograd graph, a few sparse products per call. With the
+    # rows' labels it is the exact Hessian; without, the Gauss-Newton matrix.
+    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
+    curvature_product = EmbeddingGaussNewton(
+        objective.users, objective.items, hessian_graph, hessian_layers, hessian_rows[0], hessian_rows[1],
+        n_hessian, l2, nodes, labels=hessian_rows[2] if solver.curvature == "hessian" else None,
+    )
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         return curvature_product(v).detach() + solver.damping * v
@@ -385,7 +386,6 @@ def influence_update(
         "solver": solver.kind,
         "relative_residual": residual,
         "removal_gradient_norm": float(g_sum.norm()),
-        "train_gradient_norm": float(train_gradient.norm()),
         "update_norm": float(delta.norm()),
         "n_forget_rows": int(forget.size),
         "n_spillover_rows": int(changed.size),
