@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,16 @@ def test_bad_forget_requests_fail_before_any_training(tmp_path, capsys, forget: 
 def test_tune_refuses_recommendation_experiments(tmp_path, capsys) -> None:
     assert main(["tune", write(tmp_path, HEAD + METHODS), "--store", str(tmp_path / "s.sqlite")]) == 2
     assert "classification experiments" in capsys.readouterr().err
+
+
+def test_benchmark_configs_validate_and_the_scale_benchmark_runs_at_a_tiny_shape(tmp_path, capsys) -> None:
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    assert len(load_config(str(benchmarks / "ml100k_ifru.toml"))) == 8
+    text = (benchmarks / "ml1m_shape_ifru.toml").read_text(encoding="utf-8")
+    [experiment] = load_config(str(benchmarks / "ml1m_shape_ifru.toml"))
+    assert experiment.dataset.params["n_rows"] == 1_000_209
+    tiny = text.replace("n_users = 6040, n_items = 3706, n_rows = 1000209, rank = 16", "n_users = 50, n_items = 40, n_rows = 900, rank = 4")
+    tiny = tiny.replace("batch_size = 8192", "batch_size = 128")
+    store = str(tmp_path / "s.sqlite")
+    assert main(["run", write(tmp_path, tiny), "--store", store, "--quiet"]) == 0
+    assert "3 run(s) executed" in capsys.readouterr().out
