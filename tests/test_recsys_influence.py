@@ -261,3 +261,22 @@ def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> No
     plain, plain_iterations, _ = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200)
     assert torch.allclose(x, torch.linalg.solve(matrix, v), atol=1e-8) and not negative
     assert iterations < plain_iterations
+
+
+def test_newton_steps_leave_nodes_without_retained_rows_alone() -> None:
+    source = SyntheticInteractions(n_users=30, n_items=20, n_rows=400, rank=2, signal=6.0, seed=0).load()
+    from unlearnkit.data.recsys import Users
+
+    data, split = InteractionSplitSpec(seed=0).build(source, Users(n_users=2))
+    builder = MatrixFactorisation(dim=3)
+    task = RecommendationTask(data, split, RecTrainSpec(epochs=30, batch_size=64, lr=5e-2, l2=0.1, patience=3), builder, torch.Generator().manual_seed(0))
+    from unlearnkit.methods.recsys import train_original
+
+    original = train_original(task)
+    deleted = np.unique(data.user[split.forget])
+    one = Ifru(damping=1e-6).unlearn(original, task).model
+    four = Ifru(damping=1e-6, newton_steps=4).unlearn(original, task).model
+    # the deleted users keep IFRU's first step (no retained row constrains them) instead of moving by gradient/damping
+    assert torch.allclose(four.user_embedding[deleted], one.user_embedding[deleted])
+    assert torch.isfinite(four.user_embedding).all() and four.user_embedding.abs().max() < 10
+    assert not torch.allclose(four.item_embedding, one.item_embedding)

@@ -312,9 +312,17 @@ def _newton_refinement(
     """Further Newton steps on F(theta) = (1/n) grad sum_retain l(theta; G') - r_0 (see ``influence_update``)."""
     anchor = grad(lambda t: objective.loss_sum(t, train_rows, old_graph, layers) / n)(theta0).detach()
     hessian_graph = new_graph if hessian_layers > 0 else None
+    # Nodes without a retained row (e.g. every row of a deleted user) have no equation in F: their
+    # curvature would be the damping alone and the step anchor/damping. They keep the first step's value.
+    n_users = objective.users.shape[0]
+    touched = torch.zeros(n_users + objective.items.shape[0], dtype=torch.bool)
+    touched[retain_rows[0]] = True
+    touched[retain_rows[1] + n_users] = True
+    constrained = touched[nodes].repeat_interleave(objective.dim).to(theta.dtype)
     log = []
     for _ in range(steps):
         residual = grad(lambda t: objective.loss_sum(t, retain_rows, new_graph, layers) / n)(theta).detach() - anchor
+        residual = residual * constrained
         users, items = objective.tables(theta)
         product = EmbeddingGaussNewton(
             users, items, hessian_graph, hessian_layers, retain_rows[0], retain_rows[1], n, l2, nodes,
@@ -326,7 +334,7 @@ def _newton_refinement(
         )
         if not torch.isfinite(step).all():
             raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
-        theta = theta + step
+        theta = theta + step * constrained
         log.append({"residual_norm": float(residual.norm()), "cg_iterations": iterations, "negative_curvature": negative})
     return theta, log
 
