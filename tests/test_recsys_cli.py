@@ -187,6 +187,8 @@ def test_benchmark_configs_validate_and_the_scale_benchmark_runs_at_a_tiny_shape
     assert experiment.dataset.params["n_rows"] == 1_000_209
     tiny = text.replace("n_users = 6040, n_items = 3706, n_rows = 1000209, rank = 16", "n_users = 50, n_items = 40, n_rows = 900, rank = 4")
     tiny = tiny.replace("batch_size = 8192", "batch_size = 128")
+    # AUC-and is undefined on a handful of touched rows at this size
+    tiny = tiny.replace('"auc_and", ', "").replace("fraction = 0.01", "fraction = 0.05")
     store = str(tmp_path / "s.sqlite")
     assert main(["run", write(tmp_path, tiny), "--store", store, "--quiet"]) == 0
     assert "3 run(s) executed" in capsys.readouterr().out

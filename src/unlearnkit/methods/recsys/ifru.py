@@ -61,6 +61,13 @@ class Ifru(_InfluenceMethod):
       on validation AUC; ``adam_lr`` is on the parameters' scale, IFRU's
       ``if_lr`` divided by the number of training rows; set damping 0 for
       the official undamped version), "exact" (explicit Hessian, small models).
+    * ``damping`` (added to the curvature of the *mean* loss): 1e-5. Chosen on
+      validation data (ML-100K, 5 % flipped, a split and seeds not used by the
+      benchmark) among 1e-4, 1e-5 and 0: one step closed 34 / 49 / 53 % of the
+      validation-AUC gap for MF and 42 / 60 / 59 % for LightGCN. With the
+      training L2 the Gauss-Newton matrix is already positive definite, and
+      1e-4 is as large as the L2 curvature of a typical node (l2 * 50 rows /
+      60k rows), halving the step. Models trained without L2 may need 1e-4.
     * ``preconditioner``: "diagonal" (Jacobi) divides by the Gauss-Newton
       diagonal: on ML-100K MF it cuts CG from 12 to 5 iterations (41 to 6
       undamped) for the cost of one scatter. "block" uses the d x d diagonal
@@ -125,7 +132,7 @@ class Ifru(_InfluenceMethod):
         solver: str = "cg",
         curvature: str = "gauss_newton",
         preconditioner: str = "auto",
-        damping: float = 1e-4,
+        damping: float = 1e-5,
         cg_tol: float = 1e-3,
         cg_max_iter: int = 100,
         adam_lr: float = 0.1,
@@ -181,7 +188,7 @@ class InfluenceRec(_InfluenceMethod):
         solver: str = "cg",
         curvature: str = "gauss_newton",
         preconditioner: str = "auto",
-        damping: float = 1e-4,
+        damping: float = 1e-5,
         cg_tol: float = 1e-3,
         cg_max_iter: int = 100,
         adam_lr: float = 0.1,
