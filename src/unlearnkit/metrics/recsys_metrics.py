@@ -187,7 +187,7 @@ class _RetrainCorrelation(RecommendationMetric):
     split_name: ClassVar[str]
 
     def compute(self, ctx: RecEvalContext) -> float:
-        reference, _ = ctx.require_reference(type(self).__name__)
+        reference, _ = ctx.require_reference(f"retrain_corr_{self.split_name}")
         return fn.retrain_correlation(ctx.outputs.scores[self.split_name], reference.scores[self.split_name])
 
 
