@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from unlearnkit.cli.main import main
-from unlearnkit.data.recsys import FlipLabels, InteractionSplitSpec, SyntheticInteractions
+from unlearnkit.data.recsys import (
+    FlipLabels,
+    InteractionSplitSpec,
+    SyntheticInteractions,
+)
 from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.recsys_runner import RecModelCache
 from unlearnkit.methods.recsys import RecommendationTask, RetrainRec

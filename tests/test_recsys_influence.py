@@ -258,7 +258,7 @@ def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> No
     # MF: the blocks are exact, so the preconditioner is the inverse of the block diagonal
     assert torch.allclose(product.block_preconditioner(1e-3)(v), torch.linalg.solve(blocks, v), atol=1e-10)
     x, iterations, negative = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200, product.block_preconditioner(1e-3))
-    plain, plain_iterations, _ = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200)
+    _, plain_iterations, _ = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200)
     assert torch.allclose(x, torch.linalg.solve(matrix, v), atol=1e-8) and not negative
     assert iterations < plain_iterations
 

@@ -13,7 +13,11 @@ from unlearnkit.data.splits import Split
 from unlearnkit.errors import MissingReferenceError
 from unlearnkit.experiment.memory import measure_peak_memory
 from unlearnkit.metrics import METRICS
-from unlearnkit.metrics.recsys_metrics import RECOMMENDATION_METRICS, RecEvalContext, RecOutputs
+from unlearnkit.metrics.recsys_metrics import (
+    RECOMMENDATION_METRICS,
+    RecEvalContext,
+    RecOutputs,
+)
 from unlearnkit.models.recsys import MatrixFactorisation
 
 # rows:        0      1      2      3      4      5      6      7      8      9      10     11
@@ -41,10 +45,10 @@ def context(**overrides) -> RecEvalContext:
     outputs = RecOutputs({"forget": np.array([0.0, 3.0]), "validation": np.array([0.3, 0.1]), "test": TEST_SCORES})
     reference = RecOutputs({"forget": np.array([2.0, -1.0]), "validation": np.array([0.0, 1.0]), "test": np.array([1.0, 0.0, -1.0, 0.5, -2.0])})
     original = RecOutputs({"forget": np.array([1.0, 1.0]), "validation": np.array([0.0, 0.0]), "test": np.array([-1.0, 1.0, 0.0, 1.5, -2.0])})
-    fields = dict(
-        data=DATA, split=SPLIT, model=model(), outputs=outputs, seconds=2.0, peak_memory_mib=12.5,
-        reference=reference, reference_seconds=30.0, original=original,
-    )
+    fields = {
+        "data": DATA, "split": SPLIT, "model": model(), "outputs": outputs, "seconds": 2.0, "peak_memory_mib": 12.5,
+        "reference": reference, "reference_seconds": 30.0, "original": original,
+    }
     fields.update(overrides)
     return RecEvalContext(**fields)
 

@@ -111,7 +111,7 @@ class RecModelCache:
             "epochs_run": log.epochs_run,
             "best_epoch": log.best_epoch,
             "best_validation_auc": log.best_validation_auc,
-            "n_train": int(len(rows)),
+            "n_train": len(rows),
         }
         self.store.save_model(key, kind, model.state_dict(), meta)
         return TrainedModel(model, seconds, peak.mib, meta)

@@ -28,7 +28,7 @@ from unlearnkit.errors import MissingReferenceError
 from unlearnkit.metrics import recsys as fn
 from unlearnkit.metrics.base import Metric
 from unlearnkit.models.recsys.embedding import all_scores
-from unlearnkit.params import Interval
+from unlearnkit.params import Constraint, Interval
 from unlearnkit.training.recsys import predict_rows
 
 SCORED_SPLITS = ("forget", "validation", "test")
@@ -159,7 +159,7 @@ def ranking(ctx: RecEvalContext, k: int) -> dict[str, float]:
 
 class _RankingMetric(RecommendationMetric):
     direction = "higher"
-    parameter_constraints = {"k": Interval(int, 1, None)}
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"k": Interval(int, 1, None)}
     needs_model = True
     field_name: ClassVar[str]
 

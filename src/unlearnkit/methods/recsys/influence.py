@@ -330,7 +330,8 @@ def _newton_refinement(
         )
         preconditioner = make_preconditioner(product, solver)
         step, iterations, negative = conjugate_gradient(
-            lambda v: product(v) + solver.damping * v, -residual, solver.cg_tol, solver.cg_max_iter, preconditioner
+            lambda v, product=product: product(v) + solver.damping * v,
+            -residual, solver.cg_tol, solver.cg_max_iter, preconditioner,
         )
         if not torch.isfinite(step).all():
             raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
