@@ -213,3 +213,70 @@ def test_exact_solver_refuses_large_problems() -> None:
     big.item_embedding = torch.nn.Parameter(torch.zeros(20, 300, dtype=torch.float64))
     with pytest.raises(InvalidParameterError, match="solver='exact'"):
         Ifru(solver="exact", k_hops=3).unlearn(big, task)
+
+
+@pytest.mark.parametrize("layers", [0, 1])
+def test_newton_steps_converge_to_exact_retraining_of_a_converged_model(layers: int) -> None:
+    task, original, exact = converged_problem(layers=layers, seed=1)
+    settings = {"curvature": "hessian", "damping": 0.0, "k_hops": 3, "degree_change_ratio": 0.0, "cg_tol": 1e-10, "cg_max_iter": 500}
+    one = Ifru(**settings).unlearn(original, task)
+    three = Ifru(newton_steps=3, **settings).unlearn(original, task)
+    assert len(three.diagnostics["newton"]) == 2
+    # Newton on the removal equation: the residual shrinks fast and the result approaches the exact optimum
+    residuals = [step["residual_norm"] for step in three.diagnostics["newton"]]
+    assert residuals[1] < 0.1 * residuals[0]
+    assert distance(three.model, exact, task) < 0.1 * distance(one.model, exact, task)
+
+
+def test_closed_form_curvature_matches_torch_func() -> None:
+    from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
+
+    objective, rows, graph, layers = tiny_objective(layers=2)
+    n = rows[0].numel()
+    nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
+    reference = gauss_newton_product(objective, objective.theta0, rows, graph, layers, n)
+    closed = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    v = torch.randn(objective.theta0.numel(), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert torch.allclose(closed(v), reference(v), atol=1e-12)
+    exact = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes, labels=rows[2])
+    hessian = torch.autograd.functional.hessian(lambda t: objective.loss_sum(t, rows, graph, layers) / n, objective.theta0)
+    assert torch.allclose(exact(v), hessian @ v, atol=1e-12)
+    assert not torch.allclose(exact(v), closed(v), atol=1e-6)  # the residual term matters
+
+
+def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> None:
+    from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
+
+    objective, rows, graph, layers = tiny_objective(layers=0)
+    n, dim = rows[0].numel(), objective.dim
+    nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
+    product = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    size = objective.theta0.numel()
+    matrix = torch.stack([product(column) for column in torch.eye(size, dtype=torch.float64)], dim=1) + 1e-3 * torch.eye(size, dtype=torch.float64)
+    blocks = torch.block_diag(*[matrix[k : k + dim, k : k + dim] for k in range(0, size, dim)])
+    v = torch.randn(size, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    # MF: the blocks are exact, so the preconditioner is the inverse of the block diagonal
+    assert torch.allclose(product.block_preconditioner(1e-3)(v), torch.linalg.solve(blocks, v), atol=1e-10)
+    x, iterations, negative = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200, product.block_preconditioner(1e-3))
+    _, plain_iterations, _ = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200)
+    assert torch.allclose(x, torch.linalg.solve(matrix, v), atol=1e-8) and not negative
+    assert iterations < plain_iterations
+
+
+def test_newton_steps_leave_nodes_without_retained_rows_alone() -> None:
+    source = SyntheticInteractions(n_users=30, n_items=20, n_rows=400, rank=2, signal=6.0, seed=0).load()
+    from unlearnkit.data.recsys import Users
+
+    data, split = InteractionSplitSpec(seed=0).build(source, Users(n_users=2))
+    builder = MatrixFactorisation(dim=3)
+    task = RecommendationTask(data, split, RecTrainSpec(epochs=30, batch_size=64, lr=5e-2, l2=0.1, patience=3), builder, torch.Generator().manual_seed(0))
+    from unlearnkit.methods.recsys import train_original
+
+    original = train_original(task)
+    deleted = np.unique(data.user[split.forget])
+    one = Ifru(damping=1e-6).unlearn(original, task).model
+    four = Ifru(damping=1e-6, newton_steps=4).unlearn(original, task).model
+    # the deleted users keep IFRU's first step (no retained row constrains them) instead of moving by gradient/damping
+    assert torch.allclose(four.user_embedding[deleted], one.user_embedding[deleted])
+    assert torch.isfinite(four.user_embedding).all() and four.user_embedding.abs().max() < 10
+    assert not torch.allclose(four.item_embedding, one.item_embedding)

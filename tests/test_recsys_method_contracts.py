@@ -18,7 +18,7 @@ RECOMMENDATION_METHODS = [name for name in METHODS if "recommendation" in METHOD
 
 def test_every_recommendation_method_is_registered() -> None:
     assert set(RECOMMENDATION_METHODS) == {
-        "retrain_rec", "finetune_rec", "neggrad_rec", "influence_rec", "ifru", "sisa", "receraser",
+        "retrain_rec", "original_rec", "finetune_rec", "neggrad_rec", "influence_rec", "ifru", "sisa", "receraser",
     }
     for name in RECOMMENDATION_METHODS:
         cls = METHODS[name]
@@ -42,7 +42,10 @@ def test_input_model_untouched_and_output_finite(name: str) -> None:
     result = METHODS[name]().unlearn(original, make_rec_task(seed=3))
     assert parameter_digest(original) == before
     assert result.model is not original
-    assert parameter_digest(result.model) != before
+    if name != "original_rec":  # the do-nothing baseline
+        assert parameter_digest(result.model) != before
+    else:
+        assert parameter_digest(result.model) == before
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
     scores = result.model.score(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))
     assert torch.isfinite(scores).all()
@@ -82,7 +85,7 @@ def test_classification_methods_refuse_a_recommendation_task() -> None:
         METHODS["finetune"]().unlearn(tiny_original("lightgcn"), make_rec_task(seed=0))
 
 
-@pytest.mark.parametrize("name", ["ifru", "influence_rec", "finetune_rec", "neggrad_rec"])
+@pytest.mark.parametrize("name", ["ifru", "influence_rec", "finetune_rec", "neggrad_rec", "original_rec"])
 def test_shared_original_methods_reject_an_ensemble(name: str) -> None:
     ensemble = original_for("sisa")
     with pytest.raises(InvalidParameterError, match="single MF/LightGCN"):

@@ -9,10 +9,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from unlearnkit.data.registry import DATASETS, SELECTORS
+from unlearnkit.data.registry import DATASETS, INTERACTION_DATASETS, INTERACTION_SELECTORS, SELECTORS
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.metrics.registry import METRICS
-from unlearnkit.models.registry import MODELS
+from unlearnkit.models.registry import MODELS, RECOMMENDERS
 from unlearnkit.params import constructor_parameters
 from unlearnkit.registry import Registry
 
@@ -22,6 +22,10 @@ KINDS: dict[str, Registry[Any]] = {
     "datasets": DATASETS,
     "models": MODELS,
     "selectors": SELECTORS,
+    # Recommendation experiments (kind = "recommendation") draw from these.
+    "interaction_datasets": INTERACTION_DATASETS,
+    "interaction_selectors": INTERACTION_SELECTORS,
+    "recommenders": RECOMMENDERS,
 }
 
 
@@ -56,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
         table.add_column("name", style="bold")
         table.add_column("description")
         table.add_column("parameters")
+        kinds_column = any("task_kinds" in entry for entry in listing[kind].values())
+        if kinds_column:
+            table.add_column("experiments")
         for name, entry in listing[kind].items():
-            table.add_row(name, entry["description"], ", ".join(entry["parameters"]))
+            row = [name, entry["description"], ", ".join(entry["parameters"])]
+            if kinds_column:
+                row.append(", ".join(entry.get("task_kinds", [])))
+            table.add_row(*row)
         console.print(table)
     return 0

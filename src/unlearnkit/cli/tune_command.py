@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise UnlearnkitError(f"--budget must be at least 1; got {args.budget}")
     for experiment in experiments:
+        if experiment.kind != "classification":
+            raise UnlearnkitError(
+                f"unlearnkit tune selects recipes for classification experiments; {experiment.name!r} is a "
+                f"{experiment.kind} experiment (choose its settings on validation data by hand)"
+            )
         if args.tuning_seed in experiment.seeds:
             raise UnlearnkitError(
                 f"--tuning-seed {args.tuning_seed} is an evaluation seed of {experiment.name!r}; choose another"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unlearnkit.data.recsys.selectors import (
     FlipLabels,
+    Interactions,
     InteractionSelector,
     RandomInteractions,
     Users,
@@ -59,5 +60,5 @@ INTERACTION_DATASETS: Registry[type[InteractionSource]] = Registry(
 
 INTERACTION_SELECTORS: Registry[type[InteractionSelector]] = Registry(
     "interaction selector",
-    {"flip_labels": FlipLabels, "random_interactions": RandomInteractions, "users": Users},
+    {"flip_labels": FlipLabels, "random_interactions": RandomInteractions, "users": Users, "interactions": Interactions},
 )

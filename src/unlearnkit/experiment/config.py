@@ -45,6 +45,8 @@ class MethodEntry(Component):
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Recommendation experiments (kind = "recommendation") are validated by recsys_config.py.
+    kind: Literal["classification"] = "classification"
     name: str = Field(min_length=1)
     goal: Literal["untraining", "unlearning"] = "untraining"
     seeds: list[int] = Field(min_length=1)
@@ -83,8 +85,13 @@ def _where(prefix: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def load_config(path: str) -> list[ExperimentConfig]:
-    """Read and fully validate a configuration file; raise :class:`ConfigError` listing every problem."""
+def load_config(path: str) -> list[Any]:
+    """Read and fully validate a configuration file; raise :class:`ConfigError` listing every problem.
+
+    Returns :class:`ExperimentConfig` and, for ``kind = "recommendation"``
+    tables, ``RecommendationExperimentConfig`` entries, in file order.
+    """
+    from unlearnkit.experiment.recsys_config import validate_other_kind  # imports this module
     try:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)
@@ -100,9 +107,16 @@ def load_config(path: str) -> list[ExperimentConfig]:
     if not isinstance(entries, list) or not entries:
         problems.append("experiment: at least one [[experiment]] table is required")
         raise ConfigError(path, problems)
-    experiments: list[ExperimentConfig] = []
+    experiments: list[Any] = []
     for index, entry in enumerate(entries):
         where = f"experiment[{index}]"
+        other = validate_other_kind(entry, where)
+        if other is not None:
+            other_experiment, other_problems = other
+            problems += other_problems
+            if other_experiment is not None:
+                experiments.append(other_experiment)
+            continue
         try:
             experiment = ExperimentConfig.model_validate(entry)
         except ValidationError as error:

@@ -20,8 +20,16 @@ def _run_unit(store_path: str, position: int, config: ExperimentConfig, threads:
     import torch
 
     torch.set_num_threads(threads)  # a worker process of its own: its thread pool is ours to size
+    from unlearnkit.experiment.recsys_runner import RecommendationRunner
+
+    store = SQLiteStore(store_path)
     summary = RunSummary()
-    Runner(SQLiteStore(store_path)).run_experiment(position, ResolvedExperiment.build(config), summary)
+    if config.kind == "recommendation":
+        recommendation = RecommendationRunner(store)
+        recommendation.prepare([config])
+        recommendation.run_experiment(position, config, summary)
+    else:
+        Runner(store).run_experiment(position, ResolvedExperiment.build(config), summary)
     return summary
 
 

@@ -59,6 +59,8 @@ def semantic_problems(experiment: ExperimentConfig, where: str) -> list[str]:
     for index, metric in enumerate(experiment.metric_components()):
         at = f"{where}.metrics[{index}]"
         problems += _component_problems(METRICS, metric.name, metric.params, at)
+        if metric.name in METRICS and "classification" not in METRICS[metric.name].task_kinds:
+            problems.append(f"{at}.name: {metric.name!r} is a metric for {sorted(METRICS[metric.name].task_kinds)} experiments")
         if metric.name in METRICS and "heldout_forget" in METRICS[metric.name].requires_splits and not has_distribution:
             problems.append(
                 f"{at}: {metric.name!r} needs held-out samples of the forget distribution, which only a selector "

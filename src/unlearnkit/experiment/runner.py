@@ -103,8 +103,17 @@ class Runner:
 
     def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
         summary = RunSummary()
+        # Recommendation experiments (kind = "recommendation") run in recsys_runner.py; their
+        # data and forget sets are all checked here, before anything is trained.
+        from unlearnkit.experiment.recsys_runner import RecommendationRunner
+
+        recommendation = RecommendationRunner(self.store, progress=self.progress, log=self.log)
+        recommendation.prepare([c for c in experiments if c.kind == "recommendation"])
         for position, config in enumerate(experiments):
-            self.run_experiment(position, ResolvedExperiment.build(config), summary)
+            if config.kind == "recommendation":
+                recommendation.run_experiment(position, config, summary)
+            else:
+                self.run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 
     def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:

@@ -98,6 +98,8 @@ class Metric(Configurable, ABC):
     goals: ClassVar[frozenset[str]] = frozenset({"untraining", "unlearning"})
     notion: ClassVar[str] = "utility"
     requires_splits: ClassVar[tuple[str, ...]] = ()
+    # Which experiment kinds the metric reads ("classification", "recommendation").
+    task_kinds: ClassVar[frozenset[str]] = frozenset({"classification"})
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float: ...

@@ -8,6 +8,7 @@ from unlearnkit.metrics.collapse import (
     ForgetLossKS,
     LinearProbeAccuracy,
 )
+from unlearnkit.metrics.recsys_metrics import RECOMMENDATION_METRICS
 from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,
@@ -46,5 +47,7 @@ METRICS: Registry[type[Metric]] = Registry(
         "linear_probe_acc": LinearProbeAccuracy,
         "feature_separability": FeatureSeparability,
         "forget_loss_ks": ForgetLossKS,
+        # Recommendation (task kind "recommendation"; wall_time and speedup serve both kinds).
+        **RECOMMENDATION_METRICS,
     },
 )

@@ -162,6 +162,7 @@ class WallTime(Metric):
     description = "unlearning wall time in seconds (retraining: its whole training)"
     direction = "lower"
     notion = "efficiency"
+    task_kinds = frozenset({"classification", "recommendation"})
 
     def compute(self, ctx: EvalContext) -> float:
         return ctx.seconds
@@ -172,6 +173,7 @@ class Speedup(Metric):
     direction = "higher"
     needs_reference = True
     notion = "efficiency"
+    task_kinds = frozenset({"classification", "recommendation"})
 
     def compute(self, ctx: EvalContext) -> float:
         _, reference_seconds = ctx.require_reference("speedup")

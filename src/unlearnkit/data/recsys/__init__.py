@@ -3,6 +3,7 @@
 from unlearnkit.data.recsys.interactions import InteractionData, InteractionMeta, k_core
 from unlearnkit.data.recsys.selectors import (
     FlipLabels,
+    Interactions,
     InteractionSelection,
     InteractionSelector,
     RandomInteractions,
@@ -17,6 +18,7 @@ from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 
 __all__ = [
     "FlipLabels",
+    "Interactions",
     "InteractionData",
     "InteractionMeta",
     "InteractionSelection",

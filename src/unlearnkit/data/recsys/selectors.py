@@ -144,3 +144,60 @@ class Users(InteractionSelector):
                 sign = -1 if self.order == "most_active" else 1
                 chosen = active[np.argsort(sign * activity[active], kind="stable")[: self.n_users]]
         return train[np.isin(data.user[train], chosen)]
+
+
+class PairList:
+    """A non-empty list of distinct ``[user, item]`` pairs of non-negative ints."""
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(value, (list, tuple)) or not value:
+            return False
+        pairs = []
+        for pair in value:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                return False
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair):
+                return False
+            pairs.append(tuple(pair))
+        return len(set(pairs)) == len(pairs)
+
+    def describe(self) -> str:
+        return "a non-empty list of distinct [user, item] pairs of non-negative ints"
+
+    def invalid_example(self) -> Any:
+        return []
+
+
+class Interactions(InteractionSelector):
+    """Explicit interactions ``[[user, item], ...]`` (dense ids of the prepared data, as for ``users``).
+
+    Every pair must be a training interaction: ids out of range, and pairs
+    that exist only among validation/test rows or not at all, are refused
+    before anything is trained.
+    """
+
+    description = "the given [user, item] training interactions (dense ids of the prepared data)"
+    parameter_constraints = {"pairs": PairList()}
+
+    def __init__(self, *, pairs: list[list[int]] | None = None) -> None:
+        self.pairs = pairs
+
+    @classmethod
+    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+        return ["'pairs' is required"] if params.get("pairs") is None else []
+
+    def _select(self, data: InteractionData, train: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        pairs = np.asarray(self.pairs, dtype=np.int64).reshape(-1, 2)
+        bad_users = sorted({int(u) for u in pairs[:, 0] if u >= data.n_users})
+        bad_items = sorted({int(i) for i in pairs[:, 1] if i >= data.n_items})
+        if bad_users or bad_items:
+            raise InvalidParameterError(
+                f"ids out of range: users {bad_users} (allowed [0, {data.n_users})), items {bad_items} (allowed [0, {data.n_items}))"
+            )
+        train_keys = data.user[train] * data.n_items + data.item[train]
+        wanted = pairs[:, 0] * data.n_items + pairs[:, 1]
+        missing = ~np.isin(wanted, train_keys)
+        if missing.any():
+            shown = pairs[missing][:5].tolist()
+            raise SplitError(f"{int(missing.sum())} requested interactions are not training interactions (e.g. {shown})")
+        return train[np.isin(train_keys, wanted)]

@@ -1,6 +1,6 @@
 """Recommendation unlearning methods (task kind "recommendation")."""
 
-from unlearnkit.methods.recsys.basic import FinetuneRec, NegGradRec, RetrainRec
+from unlearnkit.methods.recsys.basic import FinetuneRec, NegGradRec, OriginalRec, RetrainRec
 from unlearnkit.methods.recsys.ifru import Ifru, InfluenceRec
 from unlearnkit.methods.recsys.sharded import RecEraser, Sisa
 from unlearnkit.methods.recsys.task import (
@@ -11,6 +11,7 @@ from unlearnkit.methods.recsys.task import (
 
 RECOMMENDATION_METHODS = {
     "retrain_rec": RetrainRec,
+    "original_rec": OriginalRec,
     "finetune_rec": FinetuneRec,
     "neggrad_rec": NegGradRec,
     "influence_rec": InfluenceRec,
@@ -25,6 +26,7 @@ __all__ = [
     "Ifru",
     "InfluenceRec",
     "NegGradRec",
+    "OriginalRec",
     "RecEraser",
     "RecommendationMethod",
     "RecommendationTask",

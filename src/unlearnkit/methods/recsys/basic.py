@@ -42,6 +42,18 @@ class RetrainRec(RecommendationMethod):
         return fresh, log_diagnostics(log)
 
 
+class OriginalRec(RecommendationMethod):
+    """Do nothing: the shared original, still conditioned on the graph with the forgotten edges.
+
+    The baseline row that shows the gap to retraining every method should close.
+    """
+
+    description = "do nothing (the original recommender; shows how much there is to forget)"
+
+    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+        return require_recommender(model, type(self).__name__), {}
+
+
 class _RowGradientMethod(RecommendationMethod):
     """Adam steps on a row loss with the model conditioned on the retained graph."""
 

@@ -14,6 +14,7 @@ from unlearnkit.params import Boolean, Constraint, Interval, NoneOr, Options
 SOLVER_CONSTRAINTS: dict[str, Constraint] = {
     "solver": Options(("cg", "adam", "exact")),
     "curvature": Options(("hessian", "gauss_newton")),
+    "preconditioner": Options(("auto", "diagonal", "block", "none")),
     "damping": Interval(float, 0.0, None),
     "cg_tol": Interval(float, 0.0, 1.0, "neither"),
     "cg_max_iter": Interval(int, 1, 100_000),
@@ -26,6 +27,7 @@ SOLVER_CONSTRAINTS: dict[str, Constraint] = {
 class _InfluenceMethod(RecommendationMethod):
     solver: str
     curvature: str
+    preconditioner: str
     damping: float
     cg_tol: float
     cg_max_iter: int
@@ -34,8 +36,13 @@ class _InfluenceMethod(RecommendationMethod):
     adam_patience: int
 
     def solver_config(self) -> SolverConfig:
+        # "auto": the block preconditioner for the positive semi-definite Gauss-Newton matrix; none for
+        # the exact Hessian, whose negative-curvature truncation is better behaved without it.
+        preconditioner = self.preconditioner
+        if preconditioner == "auto":
+            preconditioner = "diagonal" if self.curvature == "gauss_newton" else "none"
         return SolverConfig(
-            self.solver, self.curvature, self.damping, self.cg_tol, self.cg_max_iter, self.adam_lr, self.adam_steps, self.adam_patience
+            self.solver, self.curvature, preconditioner, self.damping, self.cg_tol, self.cg_max_iter, self.adam_lr, self.adam_steps, self.adam_patience
         )
 
 
@@ -54,6 +61,20 @@ class Ifru(_InfluenceMethod):
       on validation AUC; ``adam_lr`` is on the parameters' scale, IFRU's
       ``if_lr`` divided by the number of training rows; set damping 0 for
       the official undamped version), "exact" (explicit Hessian, small models).
+    * ``damping`` (added to the curvature of the *mean* loss): 1e-5. Chosen on
+      validation data (ML-100K, 5 % flipped, a split and seeds not used by the
+      benchmark) among 1e-4, 1e-5 and 0: one step closed 34 / 49 / 53 % of the
+      validation-AUC gap for MF and 42 / 60 / 59 % for LightGCN. With the
+      training L2 the Gauss-Newton matrix is already positive definite, and
+      1e-4 is as large as the L2 curvature of a typical node (l2 * 50 rows /
+      60k rows), halving the step. Models trained without L2 may need 1e-4.
+    * ``preconditioner``: "diagonal" (Jacobi) divides by the Gauss-Newton
+      diagonal: on ML-100K MF it cuts CG from 12 to 5 iterations (41 to 6
+      undamped) for the cost of one scatter. "block" uses the d x d diagonal
+      blocks (an ALS step; 4 iterations, but building them costs more than it
+      saves at this scale). "auto" (default): diagonal with the Gauss-Newton
+      curvature, none with the exact Hessian (whose negative-curvature
+      truncation behaves better unpreconditioned).
     * ``curvature``: "gauss_newton" (default) replaces the Hessian by the
       generalised Gauss-Newton matrix, which is positive semi-definite; the
       exact "hessian" of an early-stopped BCE recommender is indefinite and
@@ -67,7 +88,18 @@ class Ifru(_InfluenceMethod):
       converged L2-regularised MFs it is usually closer to exact retraining
       (the forgotten rows' own curvature no longer damps the step) but that
       Hessian is more often indefinite, so it is an option, not the default.
+    * ``newton_steps``: 1 is IFRU's single step. More steps solve the removal
+      equation instead of its linearisation (CG only): on ML-100K MF with 5 %
+      flipped labels one step closes about half of the validation-AUC gap to
+      retraining and each further step adds less (the step is first-order in
+      a change that is not small), at the cost of one more solve per step.
     """
+
+    @classmethod
+    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+        if params["newton_steps"] > 1 and params["solver"] != "cg":
+            return ["newton_steps > 1 needs solver='cg'"]
+        return []
 
     description = "IFRU: influence-function unlearning with spillover and importance pruning"
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
@@ -77,6 +109,7 @@ class Ifru(_InfluenceMethod):
         "degree_change_ratio": Interval(float, 0.0, 1.0, "left"),
         "faithful": Boolean(),
         "hessian_on": Options(("train", "retain")),
+        "newton_steps": Interval(int, 1, 100),
         **SOLVER_CONSTRAINTS,
     }
     search_space = {
@@ -95,9 +128,11 @@ class Ifru(_InfluenceMethod):
         degree_change_ratio: float = 0.01,
         faithful: bool = False,
         hessian_on: str = "train",
+        newton_steps: int = 1,
         solver: str = "cg",
         curvature: str = "gauss_newton",
-        damping: float = 1e-4,
+        preconditioner: str = "auto",
+        damping: float = 1e-5,
         cg_tol: float = 1e-3,
         cg_max_iter: int = 100,
         adam_lr: float = 0.1,
@@ -110,8 +145,10 @@ class Ifru(_InfluenceMethod):
         self.degree_change_ratio = degree_change_ratio
         self.faithful = faithful
         self.hessian_on = hessian_on
+        self.newton_steps = newton_steps
         self.solver = solver
         self.curvature = curvature
+        self.preconditioner = preconditioner
         self.damping = damping
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter
@@ -126,6 +163,7 @@ class Ifru(_InfluenceMethod):
             l2=task.train_spec.l2, k_hops=self.k_hops, keep_quantile=self.keep_quantile,
             spillover=self.spillover, degree_change_ratio=self.degree_change_ratio,
             faithful=self.faithful, hessian_on=self.hessian_on, solver=self.solver_config(),
+            newton_steps=self.newton_steps,
         )
         return rec, diagnostics
 
@@ -149,7 +187,8 @@ class InfluenceRec(_InfluenceMethod):
         k_hops: int = 0,
         solver: str = "cg",
         curvature: str = "gauss_newton",
-        damping: float = 1e-4,
+        preconditioner: str = "auto",
+        damping: float = 1e-5,
         cg_tol: float = 1e-3,
         cg_max_iter: int = 100,
         adam_lr: float = 0.1,
@@ -159,6 +198,7 @@ class InfluenceRec(_InfluenceMethod):
         self.k_hops = k_hops
         self.solver = solver
         self.curvature = curvature
+        self.preconditioner = preconditioner
         self.damping = damping
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter

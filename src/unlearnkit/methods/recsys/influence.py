@@ -31,6 +31,7 @@ from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
 from unlearnkit.models.recsys.embedding import (
     Recommender,
     graph_of,
@@ -191,6 +192,7 @@ def gauss_newton_product(
 class SolverConfig:
     kind: str  # "cg", "adam" or "exact"
     curvature: str  # "hessian" or "gauss_newton"
+    preconditioner: str  # "block" (per-node Gauss-Newton blocks), "diagonal" or "none"
     damping: float
     cg_tol: float
     cg_max_iter: int
@@ -199,8 +201,22 @@ class SolverConfig:
     adam_patience: int
 
 
+def make_preconditioner(
+    product: EmbeddingGaussNewton, solver: SolverConfig
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    if solver.preconditioner == "block":
+        return product.block_preconditioner(solver.damping)
+    if solver.preconditioner == "diagonal":
+        return product.diagonal_preconditioner(solver.damping)
+    return None
+
+
 def conjugate_gradient(
-    apply: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, tol: float, max_iter: int
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    tol: float,
+    max_iter: int,
+    preconditioner: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, int, bool]:
     """x with apply(x) ~= b (relative residual ``tol``) by conjugate gradient, truncated at negative curvature.
 
@@ -209,27 +225,33 @@ def conjugate_gradient(
     search direction p with p'Ap <= 0 and returns the iterate so far, which
     still decreases the quadratic model. Returns (x, iterations, stopped at
     negative curvature). SciPy's ``cg`` has no such test, hence this loop.
+    With a ``preconditioner`` (v -> M^-1 v, M positive definite) it is
+    preconditioned CG; the stopping rule stays on the unpreconditioned
+    residual |b - Ax| <= tol |b|.
     """
+    precondition = preconditioner or (lambda v: v)
     x = torch.zeros_like(b)
     residual = b.clone()
-    direction = residual.clone()
-    squared = residual.dot(residual)
-    threshold = tol * float(squared.sqrt())
+    threshold = tol * float(b.norm())
     if threshold == 0.0:
         return x, 0, False
+    z = precondition(residual)
+    direction = z.clone()
+    rz = residual.dot(z)
     for iteration in range(1, max_iter + 1):
         product = apply(direction)
         curvature = direction.dot(product)
         if curvature <= 0:
             return x, iteration - 1, True
-        step = squared / curvature
+        step = rz / curvature
         x = x + step * direction
         residual = residual - step * product
-        new_squared = residual.dot(residual)
-        if float(new_squared.sqrt()) <= threshold:
+        if float(residual.norm()) <= threshold:
             return x, iteration, False
-        direction = residual + (new_squared / squared) * direction
-        squared = new_squared
+        z = precondition(residual)
+        new_rz = residual.dot(z)
+        direction = z + (new_rz / rz) * direction
+        rz = new_rz
     return x, max_iter, False
 
 
@@ -271,6 +293,53 @@ def solve_adam(
 # --------------------------------------------------------------------------- the operator
 
 
+def _newton_refinement(
+    objective: SubsetObjective,
+    theta0: torch.Tensor,
+    theta: torch.Tensor,
+    train_rows: tuple[torch.Tensor, ...],
+    retain_rows: tuple[torch.Tensor, ...],
+    old_graph: torch.Tensor | None,
+    new_graph: torch.Tensor | None,
+    layers: int,
+    hessian_layers: int,
+    n: int,
+    l2: float,
+    nodes: torch.Tensor,
+    solver: SolverConfig,
+    steps: int,
+) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    """Further Newton steps on F(theta) = (1/n) grad sum_retain l(theta; G') - r_0 (see ``influence_update``)."""
+    anchor = grad(lambda t: objective.loss_sum(t, train_rows, old_graph, layers) / n)(theta0).detach()
+    hessian_graph = new_graph if hessian_layers > 0 else None
+    # Nodes without a retained row (e.g. every row of a deleted user) have no equation in F: their
+    # curvature would be the damping alone and the step anchor/damping. They keep the first step's value.
+    n_users = objective.users.shape[0]
+    touched = torch.zeros(n_users + objective.items.shape[0], dtype=torch.bool)
+    touched[retain_rows[0]] = True
+    touched[retain_rows[1] + n_users] = True
+    constrained = touched[nodes].repeat_interleave(objective.dim).to(theta.dtype)
+    log = []
+    for _ in range(steps):
+        residual = grad(lambda t: objective.loss_sum(t, retain_rows, new_graph, layers) / n)(theta).detach() - anchor
+        residual = residual * constrained
+        users, items = objective.tables(theta)
+        product = EmbeddingGaussNewton(
+            users, items, hessian_graph, hessian_layers, retain_rows[0], retain_rows[1], n, l2, nodes,
+            labels=retain_rows[2] if solver.curvature == "hessian" else None,
+        )
+        preconditioner = make_preconditioner(product, solver)
+        step, iterations, negative = conjugate_gradient(
+            lambda v, product=product: product(v) + solver.damping * v,
+            -residual, solver.cg_tol, solver.cg_max_iter, preconditioner,
+        )
+        if not torch.isfinite(step).all():
+            raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
+        theta = theta + step * constrained
+        log.append({"residual_norm": float(residual.norm()), "cg_iterations": iterations, "negative_curvature": negative})
+    return theta, log
+
+
 def influence_update(
     model: Recommender,
     data: InteractionData,
@@ -286,13 +355,25 @@ def influence_update(
     faithful: bool,
     hessian_on: str,
     solver: SolverConfig,
+    newton_steps: int = 1,
 ) -> dict[str, Any]:
-    """Apply the influence step to ``model`` in place; it ends conditioned on the retained graph."""
+    """Apply the influence step to ``model`` in place; it ends conditioned on the retained graph.
+
+    ``newton_steps`` > 1 (CG only) continues with Newton steps on the removal
+    equation F(theta) = (1/n) sum_{D minus D_u} grad l(theta; G') - r_0 = 0,
+    r_0 = (1/n) sum_D grad l(theta_0; G) being the original's own training
+    gradient, held fixed (non-zero when the original was early-stopped). At
+    theta_0, -F is exactly the removal gradient with spillover over every
+    retained row, so the first step is IFRU's; later steps use the curvature
+    of the retained rows over the new graph at the current point and correct
+    the linearisation error of the single step.
+    """
     start = time.perf_counter()
     retain = np.setdiff1d(train, forget)
     n = int(train.size)
     dtype = model.user_embedding.dtype
-    old_graph = graph_of(data, train, dtype) if model.layers > 0 else None
+    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
+    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
     new_graph = graph_of(data, retain, dtype) if model.layers > 0 else None
     selection = importance_selection(data, train, forget, k_hops, keep_quantile)
     changed = (
@@ -325,14 +406,13 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    train_gradient = grad(mean_loss)(theta0).detach()
-    if solver.curvature == "hessian":
-        _, hvp_raw = vjp(grad(mean_loss), theta0)
-
-        def curvature_product(v: torch.Tensor) -> torch.Tensor:
-            return hvp_raw(v)[0]
-    else:
-        curvature_product = gauss_newton_product(objective, theta0, hessian_rows, hessian_graph, hessian_layers, n_hessian)
+    # Closed forms (curvature.py): no autograd graph, a few sparse products per call. With the
+    # rows' labels it is the exact Hessian; without, the Gauss-Newton matrix.
+    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
+    curvature_product = EmbeddingGaussNewton(
+        objective.users, objective.items, hessian_graph, hessian_layers, hessian_rows[0], hessian_rows[1],
+        n_hessian, l2, nodes, labels=hessian_rows[2] if solver.curvature == "hessian" else None,
+    )
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         return curvature_product(v).detach() + solver.damping * v
@@ -341,7 +421,8 @@ def influence_update(
     b = g_sum / n_hessian
     details: dict[str, Any] = {}
     if solver.kind == "cg":
-        delta, iterations, negative = conjugate_gradient(hvp, b, solver.cg_tol, solver.cg_max_iter)
+        preconditioner = make_preconditioner(curvature_product, solver)
+        delta, iterations, negative = conjugate_gradient(hvp, b, solver.cg_tol, solver.cg_max_iter, preconditioner)
         details["solver_iterations"] = iterations
         details["negative_curvature"] = negative
     elif solver.kind == "exact":
@@ -377,7 +458,14 @@ def influence_update(
     residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
         raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
-    objective.write(model, theta0 + delta)
+    theta = theta0 + delta
+    if newton_steps > 1:
+        theta, details["newton"] = _newton_refinement(
+            objective, theta0, theta, train_rows, rows_tensors(data, retain), old_graph, new_graph, model.layers,
+            hessian_layers, n, l2, nodes, solver, newton_steps - 1,
+        )
+        delta = theta - theta0
+    objective.write(model, theta)
     model.graph = new_graph
     n_total = (model.n_users + model.n_items) * objective.dim
     return {
@@ -385,7 +473,6 @@ def influence_update(
         "solver": solver.kind,
         "relative_residual": residual,
         "removal_gradient_norm": float(g_sum.norm()),
-        "train_gradient_norm": float(train_gradient.norm()),
         "update_norm": float(delta.norm()),
         "n_forget_rows": int(forget.size),
         "n_spillover_rows": int(changed.size),
