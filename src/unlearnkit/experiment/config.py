@@ -55,6 +55,8 @@ class ExperimentConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     methods: list[MethodEntry] = Field(min_length=1)
     metrics: list[str | Component] = Field(min_length=1)
+    # Computed at report time from stored outputs; changing them never re-runs anything.
+    population_metrics: list[str | Component] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
@@ -74,6 +76,9 @@ class ExperimentConfig(BaseModel):
 
     def metric_components(self) -> list[Component]:
         return [Component(name=m) if isinstance(m, str) else m for m in self.metrics]
+
+    def population_components(self) -> list[Component]:
+        return [Component(name=m) if isinstance(m, str) else m for m in self.population_metrics]
 
 
 def _where(prefix: str, loc: tuple[Any, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Registry of metrics."""
+"""Registries of metrics: per-model metrics (computed at run time) and population metrics (at report time)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from unlearnkit.metrics.collapse import (
     ForgetLossKS,
     LinearProbeAccuracy,
 )
+from unlearnkit.metrics.population_metrics import UMIA, ChallengeScore, ForgettingQuality, KLoM, PopulationMetric
 from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,
@@ -46,5 +47,15 @@ METRICS: Registry[type[Metric]] = Registry(
         "linear_probe_acc": LinearProbeAccuracy,
         "feature_separability": FeatureSeparability,
         "forget_loss_ks": ForgetLossKS,
+    },
+)
+
+POPULATION_METRICS: Registry[type[PopulationMetric]] = Registry(
+    "population metric",
+    {
+        "forgetting_quality": ForgettingQuality,
+        "challenge_score": ChallengeScore,
+        "klom": KLoM,
+        "u_mia": UMIA,
     },
 )
