@@ -22,7 +22,11 @@ import numpy as np
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.metrics import population
-from unlearnkit.metrics.challenge import epsilon_points, forgetting_epsilons, logit_scaled_confidence
+from unlearnkit.metrics.challenge import (
+    epsilon_points,
+    forgetting_epsilons,
+    logit_scaled_confidence,
+)
 from unlearnkit.params import Boolean, Configurable, Interval, Options
 
 POPULATION_SPLITS = ("forget", "retain", "test", "validation", "heldout_forget")

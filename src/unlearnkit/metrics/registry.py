@@ -8,7 +8,13 @@ from unlearnkit.metrics.collapse import (
     ForgetLossKS,
     LinearProbeAccuracy,
 )
-from unlearnkit.metrics.population_metrics import UMIA, ChallengeScore, ForgettingQuality, KLoM, PopulationMetric
+from unlearnkit.metrics.population_metrics import (
+    UMIA,
+    ChallengeScore,
+    ForgettingQuality,
+    KLoM,
+    PopulationMetric,
+)
 from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
     AvgGap,

@@ -11,7 +11,14 @@ import torch
 from unlearnkit import __version__
 from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.report.build import Report
-from unlearnkit.report.goals import OFF_GOAL, Ranking, goal_warnings, metrics_by_goal, ranking_text, table_rankings
+from unlearnkit.report.goals import (
+    OFF_GOAL,
+    Ranking,
+    goal_warnings,
+    metrics_by_goal,
+    ranking_text,
+    table_rankings,
+)
 from unlearnkit.report.loss_histograms import loss_histogram_figure
 from unlearnkit.report.markdown import ARROWS, format_interval, format_value
 from unlearnkit.report.plots import (
@@ -20,7 +27,11 @@ from unlearnkit.report.plots import (
     time_vs_retrain,
     utility_vs_forgetting,
 )
-from unlearnkit.report.population import BOOTSTRAP_LEVEL, PopulationTable, population_rankings
+from unlearnkit.report.population import (
+    BOOTSTRAP_LEVEL,
+    PopulationTable,
+    population_rankings,
+)
 from unlearnkit.report.tables import ExperimentTable, run_reference_key
 from unlearnkit.store.sqlite import RunRecord, SQLiteStore
 
@@ -191,6 +202,7 @@ def render_html(store: SQLiteStore, report: Report) -> str:
         parts.append(_table_html(table))
         if table.experiment in population:
             parts.append(_population_html(population[table.experiment]))
-        parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
+        if experiment_runs:  # plots read stored outputs; a table built by hand has none
+            parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -18,7 +18,12 @@ from unlearnkit.report.goals import (
     ranking_text,
     table_rankings,
 )
-from unlearnkit.report.population import BOOTSTRAP_LEVEL, PopulationTable, PopulationValue, population_rankings
+from unlearnkit.report.population import (
+    BOOTSTRAP_LEVEL,
+    PopulationTable,
+    PopulationValue,
+    population_rankings,
+)
 from unlearnkit.report.tables import ExperimentTable
 
 ARROWS = {"higher": "↑", "lower": "↓", "reference": "≈R"}
