@@ -12,8 +12,8 @@ import pytest
 from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
-from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment, reference_key
+from unlearnkit.experiment.config import ExperimentConfig, load_config
+from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.metrics import (
     challenge_score,
     forgetting_quality,
@@ -164,10 +164,6 @@ def test_html_report_is_self_contained_with_its_plots(goal_store, tmp_path) -> N
 
 # --------------------------------------------------------------------------- population metrics from a hand-built store
 
-SETTING = {"goal": "untraining", "note": "hand-built"}
-METRIC_LIST = [["retain_acc", {}]]
-
-
 def _config(population: list) -> dict:
     return {
         "name": "hand",
@@ -190,15 +186,20 @@ def _outputs(rng: np.random.Generator, shift: float) -> dict[str, tuple[np.ndarr
 
 
 def _hand_store(path: str, seeds: list[int], population: list) -> SQLiteStore:
-    """Two populations of random logits: references, and 'finetune' runs whose true-class logit is shifted up."""
+    """Two populations of random logits: references, and 'finetune' runs whose true-class logit is shifted up.
+
+    Keys come from the configuration, as the runner makes them, so the report finds the runs.
+    """
     store = SQLiteStore(path)
+    resolved = ResolvedExperiment.build(ExperimentConfig.model_validate(_config(population)))
+    ((label, method),) = resolved.methods
     rng = np.random.default_rng(0)
     info = {"retain_acc": {"direction": "higher", "goals": ["untraining", "unlearning"], "notion": "utility", "needs_reference": False}}
     for seed in seeds:
-        key = reference_key(SETTING, METRIC_LIST, seed, __version__)
-        store.write_reference(ReferenceRecord(key, "untraining", seed, 1.0, {"retain_acc": 1.0}, info, {}, __version__), _outputs(rng, 0.0))
-        config = {"setting": SETTING, "metrics": METRIC_LIST, "seed": seed}
-        record = RunRecord(f"run{seed}", "hand", 0, "Finetune", "finetune", 0, seed, "untraining", 0.1, {"retain_acc": 1.0}, info, {}, config, __version__)
+        reference = ReferenceRecord(resolved.reference_key(seed), "untraining", seed, 1.0, {"retain_acc": 1.0}, info, resolved.reference_config(seed), __version__)
+        store.write_reference(reference, _outputs(rng, 0.0))
+        config = resolved.run_config(label, method, seed)
+        record = RunRecord(resolved.run_key(label, method, seed), "hand", 0, "Finetune", label, 0, seed, "untraining", 0.1, {"retain_acc": 1.0}, info, {}, config, __version__)
         store.write_run(record, _outputs(rng, 2.0))
     store.save_experiment("hand", 0, _config(population))
     return store

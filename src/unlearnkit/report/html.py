@@ -169,7 +169,9 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
         reference_arrays = store.outputs(retrain.run_key) if retrain else None
     reference_out = stored_outputs(reference_arrays) if reference_arrays is not None else None
     images, per_class = [], {}
-    if reference_arrays is not None and "test" in reference_arrays:
+    # Under "untraining" the retrain row already is the reference model.
+    separate_reference = table.reference_row is not None and table.reference_row.method == "Reference"
+    if separate_reference and reference_arrays is not None and "test" in reference_arrays:
         per_class["reference"] = _test_accuracy_per_class(reference_arrays)
     for label, run in by_label.items():
         out = store.outputs(run.run_key)

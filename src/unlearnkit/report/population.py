@@ -1,9 +1,9 @@
 """Population metrics at report time: from stored per-example outputs, never from models.
 
 For every method of an experiment that declares ``population_metrics``, the
-method's stored runs (one unlearned model per seed, i.e. per original) form
-the unlearned population and the stored references of the same seeds form
-the reference population.  Each metric gives per-example values and a
+runs of its latest stored configuration (one unlearned model per seed, i.e.
+per original) form the unlearned population and the stored references of
+the same seeds form the reference population.  Each metric gives per-example values and a
 statistic; the interval is a percentile bootstrap over examples.
 """
 
@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import ExperimentConfig
-from unlearnkit.experiment.resolve import population_metrics
+from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.metrics.population import bootstrap_ci
 from unlearnkit.metrics.population_metrics import Population, PopulationMetric
 from unlearnkit.report.goals import Ranking, goal_warnings, rank
-from unlearnkit.report.tables import REFERENCE_LABELS, run_reference_key
+from unlearnkit.report.tables import REFERENCE_LABELS
 from unlearnkit.store.sqlite import RunRecord, SQLiteStore
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -87,59 +88,59 @@ def _identical(a: Population, b: Population) -> bool:
 
 
 def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[PopulationTable]:
-    """One table per stored experiment that declares population metrics (in the store's latest config)."""
+    """One table per experiment among ``runs`` whose latest stored configuration declares population metrics."""
     configs = store.experiment_configs()
     experiments = list(dict.fromkeys(r.experiment for r in sorted(runs, key=lambda r: (r.experiment_position, r.experiment))))
     tables = []
     for name in experiments:
         if name not in configs:
-            continue
-        config = ExperimentConfig.model_validate(configs[name])
-        metrics = population_metrics(config.population_components())
-        if metrics:
-            tables.append(_experiment_table(store, config, metrics, [r for r in runs if r.experiment == name]))
+            continue  # a store written before configurations were kept
+        try:
+            config = ExperimentConfig.model_validate(configs[name])
+        except ValidationError as error:
+            raise UnlearnkitError(
+                f"the stored configuration of experiment {name!r} no longer validates ({error.error_count()} problem(s)); "
+                "run its configuration file again to replace it"
+            ) from None
+        if config.population_metrics:
+            tables.append(_experiment_table(store, ResolvedExperiment.build(config), runs))
     return tables
 
 
-def _experiment_table(
-    store: SQLiteStore, config: ExperimentConfig, metrics: list[tuple[str, PopulationMetric]], runs: list[RunRecord]
-) -> PopulationTable:
+def _experiment_table(store: SQLiteStore, resolved: ResolvedExperiment, runs: list[RunRecord]) -> PopulationTable:
+    """Populations of exactly the configuration's runs: same setting, method parameters and seeds."""
+    config = resolved.config
+    by_key = {r.run_key: r for r in runs}
     references = store.references()
-    reference_cache: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    labels = list(dict.fromkeys(r.label for r in sorted(runs, key=lambda r: (r.method != "Retrain", r.method_position))))
+    reference_arrays = {
+        seed: store.reference_outputs(resolved.reference_key(seed)) for seed in config.seeds if resolved.reference_key(seed) in references
+    }
     rows = []
-    for label in labels:
-        group = sorted((r for r in runs if r.label == label), key=lambda r: r.seed)
-        paired = [r for r in group if run_reference_key(r) in references]
+    for label, method in resolved.methods:
+        stored = [by_key[k] for k in (resolved.run_key(label, method, seed) for seed in config.seeds) if k in by_key]
+        paired = [r for r in stored if r.seed in reference_arrays]
         if len(paired) < 2:
-            missing = [r.seed for r in group if run_reference_key(r) not in references]
-            hint = (
-                f"the references of seeds {missing} are not stored: run `unlearnkit run CONFIG` again (it adds them from the model cache)"
-                if missing
-                else f"only seeds {[r.seed for r in group]} were run"
-            )
             raise UnlearnkitError(
                 f"experiment {config.name!r}, method {label!r}: population metrics need at least 2 seeds with stored "
-                f"outputs of both the unlearned and the reference models; {hint}"
+                f"outputs of both the unlearned and the reference models; of seeds {config.seeds}, runs are stored for "
+                f"{[r.seed for r in stored]} and references for {sorted(reference_arrays)}. Run `unlearnkit run` on the "
+                "configuration (stored runs are skipped, missing references come from the model cache)"
             )
-        for r in paired:
-            key = run_reference_key(r)
-            if key not in reference_cache:
-                reference_cache[key] = store.reference_outputs(key)
         unlearned = Population.stack([store.outputs(r.run_key) for r in paired])
-        reference = Population.stack([reference_cache[run_reference_key(r)] for r in paired])
+        reference = Population.stack([reference_arrays[r.seed] for r in paired])
         seeds = [r.seed for r in paired]
+        method_class = type(method).__name__
         if _identical(unlearned, reference):
-            rows.append(PopulationRow(label, group[0].method, seeds, {}, "the reference population itself"))
+            rows.append(PopulationRow(label, method_class, seeds, {}, "the reference population itself"))
             continue
-        values = {column: evaluate(metric, unlearned, reference) for column, metric in metrics}
-        rows.append(PopulationRow(label, group[0].method, seeds, values))
+        values = {column: evaluate(metric, unlearned, reference) for column, metric in resolved.population_metrics}
+        rows.append(PopulationRow(label, method_class, seeds, values))
     return PopulationTable(
         experiment=config.name,
         goal=config.goal,
         reference=REFERENCE_LABELS[config.goal],
-        metrics=[column for column, _ in metrics],
-        metric_info={column: metric_info(metric) for column, metric in metrics},
+        metrics=[column for column, _ in resolved.population_metrics],
+        metric_info={column: metric_info(metric) for column, metric in resolved.population_metrics},
         rows=rows,
     )
 
