@@ -78,5 +78,6 @@ def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figu
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1.05)
     axes.set_title(title, fontsize=9)
-    axes.legend(fontsize=7, ncol=min(len(names), 4))
+    # Below the axes: inside, the legend would hide the bars near 1.0.
+    axes.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return figure
