@@ -66,7 +66,8 @@ def test_run_then_cache_then_report(config, tmp_path, capsys) -> None:
     assert main(["report", "--store", store, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in records] == ["retrain", "finetune", "random_label_fast"]
-    assert set(records[0]["metrics"]) == {"retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup"}
+    assert set(records[0]["metrics"]) == {"retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup", "time_fraction"}
+    assert records[1]["metrics"]["time_fraction"] == pytest.approx(records[1]["metrics"]["wall_time"] / records[0]["metrics"]["wall_time"], rel=0.5)
     assert records[0]["seeds"] == [0, 1]
 
     assert main(["report", "--store", store]) == 0
@@ -151,3 +152,21 @@ def test_list_shows_every_registered_component(capsys) -> None:
 def test_report_without_store_exits_2(tmp_path, capsys) -> None:
     assert main(["report", "--store", os.path.join(tmp_path, "none.sqlite")]) == 2
     assert "no store" in capsys.readouterr().err
+
+
+def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
+    pytest.importorskip("ray")
+    local, distributed = str(tmp_path / "local.sqlite"), str(tmp_path / "ray.sqlite")
+    assert main(["run", config, "--store", local, "--quiet"]) == 0
+    assert main(["run", config, "--store", distributed, "--quiet", "--workers", "2"]) == 0
+    assert "6 run(s) executed" in capsys.readouterr().out
+    by_key = {r.run_key: r for r in SQLiteStore(local).runs()}
+    remote = SQLiteStore(distributed).runs()
+    assert {r.run_key for r in remote} == set(by_key)
+    for run in remote:
+        expected = by_key[run.run_key].metrics
+        # same seeds, same data, same recipe: identical models, so identical accuracies
+        assert run.metrics["forget_acc"] == expected["forget_acc"] and run.metrics["test_acc"] == expected["test_acc"]
+    # units see one seed each, but the store keeps the whole configuration (the report reads it) and every reference
+    assert SQLiteStore(distributed).experiment_configs()["tiny"]["seeds"] == [0, 1]
+    assert {ref.seed for ref in SQLiteStore(distributed).references().values()} == {0, 1}

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from unlearnkit.data.recsys.selectors import (
+    FlipLabels,
+    InteractionSelector,
+    RandomInteractions,
+    Users,
+)
+from unlearnkit.data.recsys.sources import (
+    InteractionSource,
+    MovieLens100k,
+    SyntheticInteractions,
+)
 from unlearnkit.data.selectors import (
     ForgetSelector,
     GroupSamples,
@@ -38,4 +49,15 @@ SELECTORS: Registry[type[ForgetSelector]] = Registry(
         "group_samples": GroupSamples,
         "index_file": IndexFile,
     },
+)
+
+# Recommendation (task kind "recommendation"): interaction datasets and forget selectors.
+INTERACTION_DATASETS: Registry[type[InteractionSource]] = Registry(
+    "interaction dataset",
+    {"movielens100k": MovieLens100k, "synthetic_interactions": SyntheticInteractions},
+)
+
+INTERACTION_SELECTORS: Registry[type[InteractionSelector]] = Registry(
+    "interaction selector",
+    {"flip_labels": FlipLabels, "random_interactions": RandomInteractions, "users": Users},
 )

@@ -30,6 +30,11 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
 
 
+def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig) -> None:
+    """Keep the whole (all seeds) configuration: the report reads report-time settings (population metrics) from it."""
+    store.save_experiment(config.name, position, config.model_dump(mode="json"))
+
+
 def _arrays(outputs: ModelOutputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {name: (outputs.logits[name].numpy(), outputs.labels[name].numpy()) for name in outputs.logits}
 
@@ -108,13 +113,12 @@ class Runner:
     def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
         summary = RunSummary()
         for position, config in enumerate(experiments):
-            self._run_experiment(position, ResolvedExperiment.build(config), summary)
+            save_configuration(self.store, position, config)
+            self.run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 
-    def _run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
+    def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
         config = resolved.config
-        # The latest configuration is what the report reads report-time settings (population metrics) from.
-        self.store.save_experiment(config.name, position, config.model_dump(mode="json"))
         pending: dict[int, list[tuple[int, str, UnlearningMethod]]] = {}
         missing_reference: dict[int, bool] = {}
         for seed in config.seeds:

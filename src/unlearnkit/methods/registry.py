@@ -21,6 +21,7 @@ from unlearnkit.methods.influence import InfluenceUnlearning
 from unlearnkit.methods.l1_sparse import L1Sparse
 from unlearnkit.methods.last_k import CatastrophicForgettingK, ExactUnlearningK
 from unlearnkit.methods.msg import MaskedSmallGradients
+from unlearnkit.methods.recsys import RECOMMENDATION_METHODS
 from unlearnkit.methods.salun import SalUn
 from unlearnkit.methods.scrub import Scrub
 from unlearnkit.methods.ssd import SelectiveSynapticDampening
@@ -51,5 +52,6 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "msg": MaskedSmallGradients,
         "ct": ConvolutionTranspose,
         "dlfd": DLFD,
+        **RECOMMENDATION_METHODS,
     },
 )

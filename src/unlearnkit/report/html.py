@@ -194,7 +194,7 @@ def render_html(store: SQLiteStore, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(
         f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "
-        "Mean ± std over seeds; the reference row (red) is the model every ≈R metric is compared with: retraining "
+        "Mean ± std over seeds; the reference row (black in plots) is the model every ≈R metric is compared with: retraining "
         "without the forget set under 'untraining', without the whole forget distribution under 'unlearning'.</p>"
     )
     population = {p.experiment: p for p in report.population}

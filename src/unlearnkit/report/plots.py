@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from unlearnkit.report.tables import ExperimentTable
 
-REFERENCE_COLOUR = "#d62728"
+REFERENCE_COLOUR = "black"  # not in the default colour cycle, so no method shares it
 
 
 def figure_png(figure: Figure) -> bytes:
@@ -25,7 +25,7 @@ def png_data_uri(figure: Figure) -> str:
 
 
 def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str) -> Figure:
-    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in red."""
+    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in black."""
     figure = Figure(figsize=(5.5, 4.2))
     axes = figure.subplots()
     for row in table.rows:
@@ -45,7 +45,7 @@ def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str)
         axes.annotate(row.label, (row.mean[forgetting], row.mean[utility]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     axes.set_xlabel(forgetting)
     axes.set_ylabel(utility)
-    axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (red ★ = reference)", fontsize=9)
+    axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (black ★ = reference)", fontsize=9)
     axes.grid(alpha=0.3)
     return figure
 
@@ -60,16 +60,25 @@ def time_vs_retrain(table: ExperimentTable, metric: str = "wall_time") -> Figure
     axes.set_xscale("log")
     axes.invert_yaxis()
     axes.set_xlabel(f"{metric} (s, log scale)")
-    axes.set_title(f"{table.experiment}: wall time (red = reference: retraining)", fontsize=9)
+    axes.set_title(f"{table.experiment}: wall time (black = reference: retraining)", fontsize=9)
     return figure
 
 
 def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figure:
     """Grouped bars: accuracy per class for each method."""
-    figure = Figure(figsize=(7.0, 3.6))
-    axes = figure.subplots()
     names = list(accuracies)
     n_classes = max(len(v) for v in accuracies.values())
+    if n_classes > 12:  # grouped bars become unreadable: a method x class heat map instead
+        figure = Figure(figsize=(max(6.0, 0.18 * n_classes + 2), 0.35 * len(names) + 1.5))
+        axes = figure.subplots()
+        image = axes.imshow(np.vstack([accuracies[n] for n in names]), aspect="auto", vmin=0, vmax=1, cmap="viridis")
+        axes.set_yticks(range(len(names)), names, fontsize=8)
+        axes.set_xlabel("class")
+        axes.set_title(title, fontsize=9)
+        figure.colorbar(image, ax=axes, label="test accuracy")
+        return figure
+    figure = Figure(figsize=(7.0, 3.6))
+    axes = figure.subplots()
     width = 0.8 / max(len(names), 1)
     for k, name in enumerate(names):
         axes.bar(np.arange(len(accuracies[name])) + k * width, accuracies[name], width=width, label=name)

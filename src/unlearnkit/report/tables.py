@@ -53,6 +53,30 @@ def _order(record: RunRecord) -> tuple[int, int]:
     return (0 if record.method == "Retrain" else 1, record.method_position)
 
 
+# Columns derived from other rows of the same seed: name -> (direction, notion, description).
+DERIVED = {
+    "gap_closed": ("higher", "untraining", "1 - avg_gap / the original's avg_gap (same seed): share of the distance to retrain removed"),
+    "time_fraction": ("lower", "efficiency", "wall_time / retrain's wall_time (same seed)"),
+}
+
+
+def _derived_per_run(runs: list[RunRecord]) -> dict[str, dict[str, float]]:
+    """gap_closed needs an ``original`` row, time_fraction a ``retrain`` row, of the same seed."""
+    originals = {r.seed: r for r in runs if r.method == "Original"}
+    retrains = {r.seed: r for r in runs if r.method == "Retrain"}
+    derived: dict[str, dict[str, float]] = {}
+    for run in runs:
+        values = {}
+        original = originals.get(run.seed)
+        if original is not None and "avg_gap" in run.metrics and original.metrics.get("avg_gap", 0.0) > 0:
+            values["gap_closed"] = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
+        retrain = retrains.get(run.seed)
+        if retrain is not None and retrain.seconds > 0 and run.method != "Original":
+            values["time_fraction"] = run.seconds / retrain.seconds
+        derived[run.run_key] = values
+    return derived
+
+
 def _row(label: str, method: str, seeds: list[int], metrics: list[str], values_of: list[dict[str, float]], is_reference: bool) -> MethodRow:
     values = {m: np.array([v[m] for v in values_of if m in v], dtype=float) for m in metrics}
     return MethodRow(
@@ -82,6 +106,12 @@ def summarise(records: list[RunRecord], references: dict[str, ReferenceRecord] |
         for r in runs:
             info.update(r.metric_info)
         retrain_is_reference = goal == "untraining" and any(r.method == "Retrain" for r in runs)
+        derived = _derived_per_run(runs)
+        for name, (direction, notion, _) in DERIVED.items():
+            if any(name in d for d in derived.values()):
+                metrics.append(name)
+                goals = ["untraining"] if notion == "untraining" else ["unlearning", "untraining"]  # gap_closed inherits avg_gap's goal
+                info[name] = {"direction": direction, "goals": goals, "notion": notion, "needs_reference": True}
         rows = []
         if references and not retrain_is_reference:
             keys = {run_reference_key(r) for r in runs}
@@ -94,7 +124,8 @@ def summarise(records: list[RunRecord], references: dict[str, ReferenceRecord] |
         for _, label in labels:
             group = [r for r in runs if r.label == label]
             is_reference = retrain_is_reference and group[0].method == "Retrain"
-            rows.append(_row(label, group[0].method, [r.seed for r in group], metrics, [r.metrics for r in group], is_reference))
+            per_run = [{**r.metrics, **derived.get(r.run_key, {})} for r in group]
+            rows.append(_row(label, group[0].method, [r.seed for r in group], metrics, per_run, is_reference))
         tables.append(ExperimentTable(experiment, goal, metrics, info, rows))
     return tables
 

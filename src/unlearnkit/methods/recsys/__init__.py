@@ -1,0 +1,34 @@
+"""Recommendation unlearning methods (task kind "recommendation")."""
+
+from unlearnkit.methods.recsys.basic import FinetuneRec, NegGradRec, RetrainRec
+from unlearnkit.methods.recsys.ifru import Ifru, InfluenceRec
+from unlearnkit.methods.recsys.sharded import RecEraser, Sisa
+from unlearnkit.methods.recsys.task import (
+    RecommendationMethod,
+    RecommendationTask,
+    train_original,
+)
+
+RECOMMENDATION_METHODS = {
+    "retrain_rec": RetrainRec,
+    "finetune_rec": FinetuneRec,
+    "neggrad_rec": NegGradRec,
+    "influence_rec": InfluenceRec,
+    "ifru": Ifru,
+    "sisa": Sisa,
+    "receraser": RecEraser,
+}
+
+__all__ = [
+    "RECOMMENDATION_METHODS",
+    "FinetuneRec",
+    "Ifru",
+    "InfluenceRec",
+    "NegGradRec",
+    "RecEraser",
+    "RecommendationMethod",
+    "RecommendationTask",
+    "RetrainRec",
+    "Sisa",
+    "train_original",
+]
