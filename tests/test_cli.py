@@ -167,3 +167,6 @@ def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
         expected = by_key[run.run_key].metrics
         # same seeds, same data, same recipe: identical models, so identical accuracies
         assert run.metrics["forget_acc"] == expected["forget_acc"] and run.metrics["test_acc"] == expected["test_acc"]
+    # units see one seed each, but the store keeps the whole configuration (the report reads it) and every reference
+    assert SQLiteStore(distributed).experiment_configs()["tiny"]["seeds"] == [0, 1]
+    assert {ref.seed for ref in SQLiteStore(distributed).references().values()} == {0, 1}

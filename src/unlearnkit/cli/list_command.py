@@ -9,9 +9,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from unlearnkit.data.registry import DATASETS, INTERACTION_DATASETS, INTERACTION_SELECTORS, SELECTORS
+from unlearnkit.data.registry import (
+    DATASETS,
+    INTERACTION_DATASETS,
+    INTERACTION_SELECTORS,
+    SELECTORS,
+)
 from unlearnkit.methods.registry import METHODS
-from unlearnkit.metrics.registry import METRICS
+from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
 from unlearnkit.models.registry import MODELS, RECOMMENDERS
 from unlearnkit.params import constructor_parameters
 from unlearnkit.registry import Registry
@@ -19,6 +24,7 @@ from unlearnkit.registry import Registry
 KINDS: dict[str, Registry[Any]] = {
     "methods": METHODS,
     "metrics": METRICS,
+    "population_metrics": POPULATION_METRICS,
     "datasets": DATASETS,
     "models": MODELS,
     "selectors": SELECTORS,
@@ -42,7 +48,8 @@ def describe(cls: type) -> dict[str, Any]:
         constraint = getattr(cls, "parameter_constraints", {}).get(name)
         entry["parameters"][name] = constraint.describe() if constraint is not None else "any"
     for attribute in ("direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget"):
-        if hasattr(cls, attribute):
+        # Properties (a population metric's goals depend on its split) have no class-level value.
+        if hasattr(cls, attribute) and not isinstance(getattr(cls, attribute), property):
             value = getattr(cls, attribute)
             entry[attribute] = sorted(value) if isinstance(value, frozenset) else value
     return entry

@@ -9,9 +9,12 @@ import os
 from typing import Any
 
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.report.build import load_report
+from unlearnkit.report.goals import goal_warnings
 from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
-from unlearnkit.report.tables import summarise, to_records
+from unlearnkit.report.population import population_records
+from unlearnkit.report.tables import to_records
 from unlearnkit.store.sqlite import SQLiteStore
 
 
@@ -37,21 +40,26 @@ def run(args: argparse.Namespace) -> int:
     store = SQLiteStore(args.store)
     if not store.exists():
         raise UnlearnkitError(f"no store at {args.store}; run `unlearnkit run CONFIG --store {args.store}` first")
-    tables = summarise(store.runs())
-    if args.experiment:
-        unknown = sorted(set(args.experiment) - {t.experiment for t in tables})
-        if unknown:
-            raise UnlearnkitError(f"experiments {unknown} are not in the store; it has {[t.experiment for t in tables]}")
-        tables = [t for t in tables if t.experiment in args.experiment]
+    if args.format == "html" and not args.output:
+        raise UnlearnkitError("--format html writes a file: give --output REPORT.html")
+    report = load_report(store, args.experiment)
     if args.format == "html":
-        if not args.output:
-            raise UnlearnkitError("--format html writes a file: give --output REPORT.html")
-        names = {t.experiment for t in tables}
-        text = render_html(store, tables, [r for r in store.runs() if r.experiment in names])
+        text = render_html(store, report)
     elif args.format == "json":
-        text = json.dumps([_finite(r) for r in to_records(tables)], indent=2) + "\n"
+        records = [_finite(r) for r in to_records(report.tables)]
+        warnings = {t.experiment: goal_warnings(t) for t in report.tables}
+        for record in records:
+            record["goal_warnings"] = warnings[record["experiment"]]
+        population = {(p["experiment"], p["method"]): p for p in population_records(report.population)}
+        for record in records:
+            entry = population.get((record["experiment"], record["method"]))
+            if entry is not None:
+                record["population_metrics"] = entry["population_metrics"]
+                record["population_note"] = entry["note"]
+                record["population_goal_warnings"] = entry["goal_warnings"]
+        text = json.dumps(records, indent=2) + "\n"
     else:
-        text = to_markdown(tables)
+        text = to_markdown(report.tables, report.population)
     if args.output:
         # Write to a temporary file first so a failure never leaves half a report.
         temporary = args.output + ".partial"

@@ -18,8 +18,8 @@ from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.distributed import run_with_ray
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.progress import RichProgress
+from unlearnkit.report.build import load_report
 from unlearnkit.report.markdown import to_markdown
-from unlearnkit.report.tables import summarise
 from unlearnkit.store.sqlite import SQLiteStore
 
 
@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
         with Progress(*columns, console=console, transient=True, disable=args.quiet) as bars:
             summary = Runner(store, progress=RichProgress(bars), log=log).run(experiments)
     console.print(f"{len(summary.executed)} run(s) executed, {len(summary.skipped)} already in {args.store}")
-    names = {e.name for e in experiments}
-    tables = [t for t in summarise(store.runs()) if t.experiment in names]
-    console.print(to_markdown(tables), markup=False)
+    report = load_report(store, [e.name for e in experiments])
+    console.print(to_markdown(report.tables, report.population), markup=False)
     return 0

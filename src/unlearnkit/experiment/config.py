@@ -57,6 +57,8 @@ class ExperimentConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     methods: list[MethodEntry] = Field(min_length=1)
     metrics: list[str | Component] = Field(min_length=1)
+    # Computed at report time from stored outputs; changing them never re-runs anything.
+    population_metrics: list[str | Component] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
@@ -77,6 +79,9 @@ class ExperimentConfig(BaseModel):
     def metric_components(self) -> list[Component]:
         return [Component(name=m) if isinstance(m, str) else m for m in self.metrics]
 
+    def population_components(self) -> list[Component]:
+        return [Component(name=m) if isinstance(m, str) else m for m in self.population_metrics]
+
 
 def _where(prefix: str, loc: tuple[Any, ...]) -> str:
     path = prefix
@@ -91,7 +96,9 @@ def load_config(path: str) -> list[Any]:
     Returns :class:`ExperimentConfig` and, for ``kind = "recommendation"``
     tables, ``RecommendationExperimentConfig`` entries, in file order.
     """
-    from unlearnkit.experiment.recsys_config import validate_other_kind  # imports this module
+    from unlearnkit.experiment.recsys_config import (
+        validate_other_kind,  # imports this module
+    )
     try:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)

@@ -12,7 +12,7 @@ import importlib.util
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import ExperimentConfig
 from unlearnkit.experiment.resolve import ResolvedExperiment
-from unlearnkit.experiment.runner import Runner, RunSummary
+from unlearnkit.experiment.runner import Runner, RunSummary, save_configuration
 from unlearnkit.store.sqlite import SQLiteStore
 
 
@@ -39,6 +39,10 @@ def run_with_ray(store_path: str, experiments: list[ExperimentConfig], workers: 
         raise UnlearnkitError("--workers needs Ray: pip install 'unlearnkit[ray]'")
     import ray
 
+    # Units see one seed each; the store keeps the whole configuration for the report.
+    store = SQLiteStore(store_path)
+    for position, config in enumerate(experiments):
+        save_configuration(store, position, config)
     started_here = not ray.is_initialized()
     if started_here:
         if address:

@@ -20,7 +20,7 @@ from unlearnkit.methods.basic import Retrain
 from unlearnkit.metrics.base import EvalContext, ModelOutputs
 from unlearnkit.models.base import ModelBuilder
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
 from unlearnkit.training.loop import TrainSpec, train_model
 
 
@@ -28,6 +28,15 @@ from unlearnkit.training.loop import TrainSpec, train_model
 class RunSummary:
     executed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig) -> None:
+    """Keep the whole (all seeds) configuration: the report reads report-time settings (population metrics) from it."""
+    store.save_experiment(config.name, position, config.model_dump(mode="json"))
+
+
+def _arrays(outputs: ModelOutputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {name: (outputs.logits[name].numpy(), outputs.labels[name].numpy()) for name in outputs.logits}
 
 
 class ModelCache:
@@ -113,27 +122,31 @@ class Runner:
             if config.kind == "recommendation":
                 recommendation.run_experiment(position, config, summary)
             else:
+                save_configuration(self.store, position, config)
                 self.run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 
     def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
         config = resolved.config
         pending: dict[int, list[tuple[int, str, UnlearningMethod]]] = {}
+        missing_reference: dict[int, bool] = {}
         for seed in config.seeds:
             pending[seed] = []
+            missing_reference[seed] = not self.store.has_reference(resolved.reference_key(seed))
             for index, (label, method) in enumerate(resolved.methods):
                 if self.store.has_run(resolved.run_key(label, method, seed)):
                     summary.skipped.append(f"{config.name}/{label}/seed{seed}")
                 else:
                     pending[seed].append((index, label, method))
-        if not any(pending.values()):
+        if not any(pending.values()) and not any(missing_reference.values()):
             self.log(f"{config.name}: every run is already in the store")
             return
         data = self.load(resolved)
         split = resolved.split_spec.build(data, resolved.selector)
         self.log(f"{config.name}: {data.name} split {split.describe()}")
         for seed in config.seeds:
-            if pending[seed]:
+            # A store written before references were kept gets them from the model cache (no retraining).
+            if pending[seed] or missing_reference[seed]:
                 self._run_seed(position, resolved, data, split, seed, pending[seed], summary)
 
     def reference_split(self, resolved: ResolvedExperiment, split: Split) -> Split:
@@ -161,21 +174,36 @@ class Runner:
             "reference", data, reference_split.retain, builder, spec, unlearn_seed, self.progress
         )
         reference_outputs = ModelOutputs.compute(reference, data, split)
+        info = {
+            name: {
+                "direction": metric.direction,
+                "goals": sorted(metric.goals),
+                "notion": metric.notion,
+                "needs_reference": metric.needs_reference,
+            }
+            for name, metric in resolved.metrics
+        }
+        reference_key = resolved.reference_key(seed)
+        if not self.store.has_reference(reference_key):
+            # The reference scored against itself: the target values the report compares methods with.
+            ctx = EvalContext(reference_outputs, reference_seconds, reference_outputs, reference_seconds, seed, reference, data, split)
+            record = ReferenceRecord(
+                reference_key=reference_key,
+                goal=config.goal,
+                seed=seed,
+                seconds=reference_seconds,
+                metrics={name: metric.compute(ctx) for name, metric in resolved.metrics},
+                metric_info=info,
+                config=resolved.reference_config(seed),
+                version=__version__,
+            )
+            self.store.write_reference(record, _arrays(reference_outputs))
         for method_position, label, method in pending:
             task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), self.progress)
             result = self._unlearn(method, original, task, data, split, builder, spec, unlearn_seed)
             outputs = ModelOutputs.compute(result.model, data, split)
             ctx = EvalContext(outputs, result.seconds, reference_outputs, reference_seconds, seed, result.model, data, split)
             metrics = {name: metric.compute(ctx) for name, metric in resolved.metrics}
-            info = {
-                name: {
-                    "direction": metric.direction,
-                    "goals": sorted(metric.goals),
-                    "notion": metric.notion,
-                    "needs_reference": metric.needs_reference,
-                }
-                for name, metric in resolved.metrics
-            }
             run_key = resolved.run_key(label, method, seed)
             record = RunRecord(
                 run_key=run_key,
@@ -193,9 +221,7 @@ class Runner:
                 config=resolved.run_config(label, method, seed),
                 version=__version__,
             )
-            self.store.write_run(
-                record, {name: (outputs.logits[name].numpy(), outputs.labels[name].numpy()) for name in outputs.logits}
-            )
+            self.store.write_run(record, _arrays(outputs))
             summary.executed.append(f"{config.name}/{label}/seed{seed}")
             self.log(f"{config.name}/{label}/seed{seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 

@@ -38,10 +38,11 @@ from unlearnkit.metrics.population import (
     tow_mia,
     u_mia,
 )
-from unlearnkit.metrics.registry import METRICS
+from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
 
 __all__ = [
     "METRICS",
+    "POPULATION_METRICS",
     "EvalContext",
     "Metric",
     "ModelOutputs",

@@ -1,4 +1,4 @@
-"""Registry of metrics."""
+"""Registries of metrics: per-model metrics (computed at run time) and population metrics (at report time)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from unlearnkit.metrics.collapse import (
     FeatureSeparability,
     ForgetLossKS,
     LinearProbeAccuracy,
+)
+from unlearnkit.metrics.population_metrics import (
+    UMIA,
+    ChallengeScore,
+    ForgettingQuality,
+    KLoM,
+    PopulationMetric,
 )
 from unlearnkit.metrics.recsys_metrics import RECOMMENDATION_METRICS
 from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
@@ -49,5 +56,15 @@ METRICS: Registry[type[Metric]] = Registry(
         "forget_loss_ks": ForgetLossKS,
         # Recommendation (task kind "recommendation"; wall_time and speedup serve both kinds).
         **RECOMMENDATION_METRICS,
+    },
+)
+
+POPULATION_METRICS: Registry[type[PopulationMetric]] = Registry(
+    "population metric",
+    {
+        "forgetting_quality": ForgettingQuality,
+        "challenge_score": ChallengeScore,
+        "klom": KLoM,
+        "u_mia": UMIA,
     },
 )

@@ -1,4 +1,4 @@
-"""A self-contained HTML report: tables, goal warnings and embedded PNG plots."""
+"""A self-contained HTML report: tables, goal warnings, population metrics and embedded PNG plots."""
 
 from __future__ import annotations
 
@@ -10,16 +10,29 @@ import torch
 
 from unlearnkit import __version__
 from unlearnkit.metrics.base import ModelOutputs
-from unlearnkit.report.goals import goal_warnings, metrics_by_notion
+from unlearnkit.report.build import Report
+from unlearnkit.report.goals import (
+    OFF_GOAL,
+    Ranking,
+    goal_warnings,
+    metrics_by_goal,
+    ranking_text,
+    table_rankings,
+)
 from unlearnkit.report.loss_histograms import loss_histogram_figure
-from unlearnkit.report.markdown import format_value
+from unlearnkit.report.markdown import ARROWS, format_interval, format_value
 from unlearnkit.report.plots import (
     per_class_accuracy,
     png_data_uri,
     time_vs_retrain,
     utility_vs_forgetting,
 )
-from unlearnkit.report.tables import ExperimentTable
+from unlearnkit.report.population import (
+    BOOTSTRAP_LEVEL,
+    PopulationTable,
+    population_rankings,
+)
+from unlearnkit.report.tables import ExperimentTable, run_reference_key
 from unlearnkit.store.sqlite import RunRecord, SQLiteStore
 
 _STYLE = """
@@ -28,32 +41,83 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.reference { background: #fdecea; font-weight: bold; }
+th.offgoal, td.offgoal { background: #fff8e1; }
 .warning { background: #fff4ce; border-left: 4px solid #f0b400; padding: 4px 10px; margin: 4px 0; }
 .plots img { max-width: 48%; margin: 4px; vertical-align: top; }
 th.notion { background: #f3f3f3; font-weight: normal; font-style: italic; }
+ul.rankings li { margin: 2px 0; }
 """
 
-Section = Callable[[ExperimentTable, list[RunRecord], SQLiteStore], str]
+_OFFGOAL = ' class="offgoal"'
+
+
+def _header_cells(metrics: list[str], info: dict[str, dict], warnings: dict[str, str]) -> str:
+    cells = []
+    for m in metrics:
+        arrow = ARROWS.get(info.get(m, {}).get("direction", ""), "")
+        css = _OFFGOAL if m in warnings else ""
+        title = f' title="{html.escape(warnings[m])}"' if m in warnings else ""
+        cells.append(f"<th{css}{title}>{html.escape(m)} {arrow}{' ⚠' if m in warnings else ''}</th>")
+    return "".join(cells)
+
+
+def _rankings_html(rankings: list[Ranking]) -> str:
+    if not rankings:
+        return ""
+    items = []
+    for ranking in rankings:
+        what = "distance to the reference" if ranking.direction == "reference" else ARROWS[ranking.direction]
+        item = f"<b>{html.escape(ranking.metric)}</b> ({what}): {html.escape(ranking_text(ranking))}"
+        if ranking.warning:
+            item += f' <span class="warning">⚠ {html.escape(ranking.warning)}</span>'
+        items.append(f"<li>{item}</li>")
+    return f'<p>Ranking, best first:</p><ul class="rankings">{"".join(items)}</ul>'
 
 
 def _table_html(table: ExperimentTable) -> str:
-    groups = metrics_by_notion(table)
+    groups = metrics_by_goal(table)
     ordered = [m for ms in groups.values() for m in ms]
     warnings = goal_warnings(table)
-    arrows = {"higher": "↑", "lower": "↓", "reference": "≈R"}
-    head_groups = "".join(f'<th class="notion" colspan="{len(ms)}">{html.escape(n)}</th>' for n, ms in groups.items())
-    head = "".join(
-        f"<th>{html.escape(m)} {arrows.get(table.metric_info.get(m, {}).get('direction', ''), '')}{' ⚠' if m in warnings else ''}</th>"
-        for m in ordered
+    head_groups = "".join(
+        f'<th class="notion{" offgoal" if n == OFF_GOAL else ""}" colspan="{len(ms)}">{html.escape(n)}</th>' for n, ms in groups.items()
     )
     body = []
     for row in table.rows:
-        cells = "".join(f"<td>{format_value(row.mean[m], row.std[m]) if m in row.mean else '—'}</td>" for m in ordered)
-        css = ' class="reference"' if row.method == "Retrain" else ""
+        cells = "".join(
+            f"<td{_OFFGOAL if m in warnings else ''}>{format_value(row.mean[m], row.std[m]) if m in row.mean else '—'}</td>"
+            for m in ordered
+        )
+        css = ' class="reference"' if row.is_reference else ""
         body.append(f"<tr{css}><td>{html.escape(row.label)}</td><td>{len(row.seeds)}</td>{cells}</tr>")
+    rankings = table_rankings(table)
+    ranked = {r.metric for r in rankings}
     return (
-        f'<table><tr><th></th><th></th>{head_groups}</tr><tr><th>method</th><th>seeds</th>{head}</tr>{"".join(body)}</table>'
-        + "".join(f'<div class="warning">⚠ {html.escape(w)}</div>' for w in warnings.values())
+        f"<p>Columns meant for the <b>{html.escape(table.goal)}</b> goal are grouped by what they measure; "
+        "those not meant for it are shaded and marked ⚠.</p>"
+        f'<table><tr><th></th><th></th>{head_groups}</tr><tr><th>method</th><th>seeds</th>'
+        f'{_header_cells(ordered, table.metric_info, warnings)}</tr>{"".join(body)}</table>'
+        + _rankings_html(rankings)
+        + "".join(f'<div class="warning">⚠ {html.escape(w)}</div>' for m, w in warnings.items() if m not in ranked)
+    )
+
+
+def _population_html(table: PopulationTable) -> str:
+    warnings = goal_warnings(table)
+    body = []
+    for row in table.rows:
+        if row.note:
+            cells = f'<td colspan="{len(table.metrics)}">— ({html.escape(row.note)})</td>'
+        else:
+            cells = "".join(
+                f"<td{_OFFGOAL if m in warnings else ''}>{html.escape(format_interval(row.values[m]))}</td>" for m in table.metrics
+            )
+        body.append(f"<tr><td>{html.escape(row.label)}</td><td>{len(row.seeds)}</td>{cells}</tr>")
+    return (
+        f'<h3>Population metrics</h3><p>Reference population: {html.escape(table.reference)}. '
+        f"Value [{BOOTSTRAP_LEVEL:.0%} percentile-bootstrap interval over examples; the model populations are fixed].</p>"
+        f'<table class="population"><tr><th>method</th><th>models per side</th>'
+        f'{_header_cells(table.metrics, table.metric_info, warnings)}</tr>{"".join(body)}</table>'
+        + _rankings_html(population_rankings(table))
     )
 
 
@@ -61,7 +125,10 @@ def _img(figure_uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{figure_uri}">'
 
 
-def _summary_plots(table: ExperimentTable, runs: list[RunRecord], store: SQLiteStore) -> str:
+Section = Callable[[ExperimentTable, list[RunRecord], Report, SQLiteStore], str]
+
+
+def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
     images = []
     forgetting = "heldout_forget_acc" if table.goal == "unlearning" else "forget_acc"
     if "test_acc" in table.metrics and forgetting in table.metrics:
@@ -80,37 +147,64 @@ def _first_seed_runs(runs: list[RunRecord]) -> dict[str, RunRecord]:
     return {r.label: r for r in runs if r.seed == seed}
 
 
-def _output_plots(table: ExperimentTable, runs: list[RunRecord], store: SQLiteStore) -> str:
+# Test data excludes the forget distribution's samples; adding the held-out
+# ones shows how a forgotten class (or group) is classified after unlearning.
+_PER_CLASS_SPLITS = ("test", "heldout_forget")
+
+
+def _test_accuracy_per_class(out: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    logits = np.concatenate([out[s][0] for s in _PER_CLASS_SPLITS if s in out])
+    labels = np.concatenate([out[s][1] for s in _PER_CLASS_SPLITS if s in out])
+    hits = logits.argmax(1) == labels
+    return np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
+
+
+def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
     by_label = _first_seed_runs(runs)
-    reference = next((r for r in by_label.values() if r.method == "Retrain"), None)
-    reference_out = stored_outputs(store.outputs(reference.run_key)) if reference else None
+    first = next(iter(by_label.values()))
+    key = run_reference_key(first)
+    reference_arrays = store.reference_outputs(key) if key in report.references else None
+    if reference_arrays is None:  # a store written before references were kept
+        retrain = next((r for r in by_label.values() if r.method == "Retrain" and table.goal == "untraining"), None)
+        reference_arrays = store.outputs(retrain.run_key) if retrain else None
+    reference_out = stored_outputs(reference_arrays) if reference_arrays is not None else None
     images, per_class = [], {}
+    # Under "untraining" the retrain row already is the reference model.
+    separate_reference = table.reference_row is not None and table.reference_row.method == "Reference"
+    if separate_reference and reference_arrays is not None and "test" in reference_arrays:
+        per_class["reference"] = _test_accuracy_per_class(reference_arrays)
     for label, run in by_label.items():
         out = store.outputs(run.run_key)
         if "test" in out:
-            logits, labels = out["test"]
-            hits = logits.argmax(1) == labels
-            per_class[label] = np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
-        if run.method == "Retrain" or "forget" not in out or "test" not in out:
+            per_class[label] = _test_accuracy_per_class(out)
+        if (run.method == "Retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
             continue
         figure = loss_histogram_figure(stored_outputs(out), reference=reference_out, title=f"{label} (seed {run.seed}): losses")
         images.append(_img(png_data_uri(figure), f"{label} losses"))
     if per_class:
-        images.insert(0, _img(png_data_uri(per_class_accuracy(per_class, f"{table.experiment}: per-class test accuracy (first seed)")), "per-class accuracy"))
+        title = f"{table.experiment}: per-class accuracy on test + held-out forget-distribution samples (first seed)"
+        images.insert(0, _img(png_data_uri(per_class_accuracy(per_class, title)), "per-class accuracy"))
     return f'<h3>Per-example outputs (first seed)</h3><div class="plots">{"".join(images)}</div>' if images else ""
 
 
 SECTIONS: list[Section] = [_summary_plots, _output_plots]
 
 
-def render_html(store: SQLiteStore, tables: list[ExperimentTable], runs: list[RunRecord]) -> str:
+def render_html(store: SQLiteStore, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
-    parts.append(f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "
-                 "Mean ± std over seeds; retraining (black) is the reference. ≈R: closest to retraining is best.</p>")
-    for table in tables:
-        experiment_runs = [r for r in runs if r.experiment == table.experiment]
+    parts.append(
+        f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "
+        "Mean ± std over seeds; the reference row (black in plots) is the model every ≈R metric is compared with: retraining "
+        "without the forget set under 'untraining', without the whole forget distribution under 'unlearning'.</p>"
+    )
+    population = {p.experiment: p for p in report.population}
+    for table in report.tables:
+        experiment_runs = [r for r in report.runs if r.experiment == table.experiment]
         parts.append(f"<h2>{html.escape(table.experiment)} <small>(goal: {html.escape(table.goal)})</small></h2>")
         parts.append(_table_html(table))
-        parts += [section(table, experiment_runs, store) for section in SECTIONS]
+        if table.experiment in population:
+            parts.append(_population_html(population[table.experiment]))
+        if experiment_runs:  # plots read stored outputs; a table built by hand has none
+            parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
     parts.append("</body></html>")
     return "\n".join(parts)

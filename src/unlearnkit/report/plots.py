@@ -25,13 +25,13 @@ def png_data_uri(figure: Figure) -> str:
 
 
 def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str) -> Figure:
-    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in red."""
+    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in black."""
     figure = Figure(figsize=(5.5, 4.2))
     axes = figure.subplots()
     for row in table.rows:
         if utility not in row.mean or forgetting not in row.mean:
             continue
-        is_reference = row.method == "Retrain"
+        is_reference = row.is_reference
         axes.errorbar(
             row.mean[forgetting],
             row.mean[utility],
@@ -45,7 +45,7 @@ def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str)
         axes.annotate(row.label, (row.mean[forgetting], row.mean[utility]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     axes.set_xlabel(forgetting)
     axes.set_ylabel(utility)
-    axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (★ = retrain)", fontsize=9)
+    axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (black ★ = reference)", fontsize=9)
     axes.grid(alpha=0.3)
     return figure
 
@@ -55,12 +55,12 @@ def time_vs_retrain(table: ExperimentTable, metric: str = "wall_time") -> Figure
     rows = [r for r in table.rows if metric in r.mean and r.mean[metric] > 0]
     figure = Figure(figsize=(5.5, 0.35 * len(rows) + 1.2))
     axes = figure.subplots()
-    colours = [REFERENCE_COLOUR if r.method == "Retrain" else "#1f77b4" for r in rows]
+    colours = [REFERENCE_COLOUR if r.is_reference else "#1f77b4" for r in rows]
     axes.barh([r.label for r in rows], [r.mean[metric] for r in rows], color=colours)
     axes.set_xscale("log")
     axes.invert_yaxis()
     axes.set_xlabel(f"{metric} (s, log scale)")
-    axes.set_title(f"{table.experiment}: wall time (black = retrain)", fontsize=9)
+    axes.set_title(f"{table.experiment}: wall time (black = reference: retraining)", fontsize=9)
     return figure
 
 
@@ -84,8 +84,9 @@ def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figu
         axes.bar(np.arange(len(accuracies[name])) + k * width, accuracies[name], width=width, label=name)
     axes.set_xticks(np.arange(n_classes) + 0.4 - width / 2, [str(c) for c in range(n_classes)], fontsize=7)
     axes.set_xlabel("class")
-    axes.set_ylabel("test accuracy")
+    axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1.05)
     axes.set_title(title, fontsize=9)
-    axes.legend(fontsize=7, ncol=min(len(names), 4))
+    # Below the axes: inside, the legend would hide the bars near 1.0.
+    axes.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return figure

@@ -8,6 +8,14 @@
 * ``models``: the content-addressed cache of trained originals and retrained
   references (state dicts saved with ``torch.save``, loaded with
   ``weights_only=True``), with the training wall time they cost.
+* ``reference_runs`` / ``reference_outputs``: the reference model of each
+  (experiment setting, metric list, seed): its metrics and per-example
+  outputs.  Under "untraining" it is the model of the ``retrain`` method;
+  under "unlearning" (retrain without the whole forget distribution) it is
+  not a method row, and population metrics and reports need its outputs
+  without retraining.
+* ``experiments``: the latest validated configuration of each experiment
+  name, for what is computed at report time (population metrics).
 """
 
 from __future__ import annotations
@@ -50,6 +58,30 @@ CREATE TABLE IF NOT EXISTS outputs (
     labels BLOB NOT NULL,
     PRIMARY KEY (run_key, split)
 );
+CREATE TABLE IF NOT EXISTS reference_runs (
+    reference_key TEXT PRIMARY KEY,
+    goal TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    metrics TEXT NOT NULL,
+    metric_info TEXT NOT NULL,
+    config TEXT NOT NULL,
+    version TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reference_outputs (
+    reference_key TEXT NOT NULL REFERENCES reference_runs(reference_key) ON DELETE CASCADE,
+    split TEXT NOT NULL,
+    logits BLOB NOT NULL,
+    labels BLOB NOT NULL,
+    PRIMARY KEY (reference_key, split)
+);
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS models (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -74,6 +106,20 @@ class RunRecord:
     metrics: dict[str, float]
     metric_info: dict[str, dict[str, Any]]
     diagnostics: dict[str, Any]
+    config: dict[str, Any]
+    version: str
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """The reference model of one (experiment setting, metric list, seed): its metrics, time and config."""
+
+    reference_key: str
+    goal: str
+    seed: int
+    seconds: float
+    metrics: dict[str, float]
+    metric_info: dict[str, dict[str, Any]]
     config: dict[str, Any]
     version: str
 
@@ -109,6 +155,14 @@ class SQLiteStore:
                 yield connection
         finally:
             connection.close()
+
+    @contextmanager
+    def _existing(self) -> Iterator[sqlite3.Connection]:
+        """A connection to a store that must exist; tables added since it was written are created empty."""
+        if not self.exists():
+            raise FileNotFoundError(f"no store at {self.path}")
+        with self._connect(create=True) as db:
+            yield db
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -168,6 +222,70 @@ class SQLiteStore:
         if not rows:
             raise KeyError(f"no outputs stored for run {run_key}")
         return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
+
+    # -- references ---------------------------------------------------------
+    def has_reference(self, reference_key: str) -> bool:
+        if not self.exists():
+            return False
+        with self._connect(create=True) as db:
+            return db.execute("SELECT 1 FROM reference_runs WHERE reference_key = ?", (reference_key,)).fetchone() is not None
+
+    def write_reference(self, record: ReferenceRecord, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write a reference and its per-example outputs atomically (replacing an earlier copy)."""
+        with self._connect(create=True) as db:
+            db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
+            db.execute(
+                "INSERT INTO reference_runs VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    record.reference_key,
+                    record.goal,
+                    record.seed,
+                    record.seconds,
+                    json.dumps(record.metrics),
+                    json.dumps(record.metric_info),
+                    json.dumps(record.config, sort_keys=True),
+                    record.version,
+                    time.time(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO reference_outputs VALUES (?,?,?,?)",
+                [(record.reference_key, split, _array_blob(lg), _array_blob(lb)) for split, (lg, lb) in outputs.items()],
+            )
+
+    def references(self) -> dict[str, ReferenceRecord]:
+        """Every stored reference, by key (empty for a store written before references were kept)."""
+        with self._existing() as db:
+            rows = db.execute(
+                "SELECT reference_key, goal, seed, seconds, metrics, metric_info, config, version FROM reference_runs"
+            ).fetchall()
+        return {
+            r[0]: ReferenceRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6]), r[7])
+            for r in rows
+        }
+
+    def reference_outputs(self, reference_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        with self._existing() as db:
+            rows = db.execute(
+                "SELECT split, logits, labels FROM reference_outputs WHERE reference_key = ?", (reference_key,)
+            ).fetchall()
+        if not rows:
+            raise KeyError(f"no outputs stored for reference {reference_key}")
+        return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
+
+    # -- experiment configurations ------------------------------------------
+    def save_experiment(self, name: str, position: int, config: dict[str, Any]) -> None:
+        with self._connect(create=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO experiments VALUES (?,?,?,?)",
+                (name, position, json.dumps(config, sort_keys=True), time.time()),
+            )
+
+    def experiment_configs(self) -> dict[str, dict[str, Any]]:
+        """The latest configuration stored for each experiment name (empty for older stores)."""
+        with self._existing() as db:
+            rows = db.execute("SELECT name, config FROM experiments ORDER BY position, name").fetchall()
+        return {name: json.loads(config) for name, config in rows}
 
     # -- model cache --------------------------------------------------------
     def load_model(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:

@@ -1,6 +1,11 @@
 """Recommendation unlearning methods (task kind "recommendation")."""
 
-from unlearnkit.methods.recsys.basic import FinetuneRec, NegGradRec, OriginalRec, RetrainRec
+from unlearnkit.methods.recsys.basic import (
+    FinetuneRec,
+    NegGradRec,
+    OriginalRec,
+    RetrainRec,
+)
 from unlearnkit.methods.recsys.ifru import Ifru, InfluenceRec
 from unlearnkit.methods.recsys.sharded import RecEraser, Sisa
 from unlearnkit.methods.recsys.task import (

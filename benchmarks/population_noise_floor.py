@@ -1,0 +1,56 @@
+"""Noise floor of the population metrics at N = 4 per side, from the stored outputs of population_mnist5k.
+
+The references of seeds 0-3 against the references of seeds 4-7 (two samples of
+one population: what a perfect untraining method would score at this N), next to
+each method's seeds 0-3 against the same references 4-7. Reads the store only.
+
+Usage: python benchmarks/population_noise_floor.py STORE.sqlite
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.metrics import (
+    forgetting_quality,
+    klom,
+    logit_scaled_confidence,
+    margins,
+    u_mia,
+)
+from unlearnkit.store import SQLiteStore
+
+
+def main(path: str) -> None:
+    store = SQLiteStore(path)
+    (config,) = load_config("benchmarks/population_mnist5k.toml")
+    resolved = ResolvedExperiment.build(config)
+    references = [store.reference_outputs(resolved.reference_key(seed))["forget"] for seed in config.seeds]
+    labels = references[0][1]
+
+    def stack(outputs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        return np.stack([logits for logits, _ in outputs])
+
+    def row(name: str, unlearned: np.ndarray, reference: np.ndarray) -> None:
+        cu, cr = logit_scaled_confidence(unlearned, labels), logit_scaled_confidence(reference, labels)
+        per_example = klom(margins(unlearned, labels), margins(reference, labels))
+        print(
+            f"| {name} | {forgetting_quality(cu, cr):.3f} | {np.percentile(per_example, 95):.2f} "
+            f"| {np.percentile(per_example, 50):.2f} | {u_mia(cu, cr).mean:.3f} |"
+        )
+
+    print("| seeds 0-3 vs references of seeds 4-7 | F | KLoM p95 | KLoM p50 | U-MIA |")
+    print("|---|---|---|---|---|")
+    row("references (noise floor)", stack(references[:4]), stack(references[4:]))
+    for label, method in resolved.methods:
+        if label != "retrain":  # under untraining its models are the references
+            outputs = [store.outputs(resolved.run_key(label, method, seed))["forget"] for seed in config.seeds[:4]]
+            row(label, stack(outputs), stack(references[4:]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,31 @@
+"""Everything a report shows, read from a store once: tables, references and population metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.report.population import PopulationTable, population_tables
+from unlearnkit.report.tables import ExperimentTable, summarise
+from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+
+
+@dataclass(frozen=True)
+class Report:
+    tables: list[ExperimentTable]
+    population: list[PopulationTable]
+    runs: list[RunRecord]
+    references: dict[str, ReferenceRecord]
+
+
+def load_report(store: SQLiteStore, experiments: list[str] | None = None) -> Report:
+    """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error)."""
+    runs = store.runs()
+    if experiments:
+        present = list(dict.fromkeys(r.experiment for r in runs))
+        unknown = sorted(set(experiments) - set(present))
+        if unknown:
+            raise UnlearnkitError(f"experiments {unknown} are not in the store; it has {present}")
+        runs = [r for r in runs if r.experiment in experiments]
+    references = store.references()
+    return Report(summarise(runs, references), population_tables(store, runs), runs, references)

@@ -1,0 +1,186 @@
+"""Population metrics at report time: from stored per-example outputs, never from models.
+
+For every method of an experiment that declares ``population_metrics``, the
+runs of its latest stored configuration (one unlearned model per seed, i.e.
+per original) form the unlearned population and the stored references of
+the same seeds form the reference population.  Each metric gives per-example values and a
+statistic; the interval is a percentile bootstrap over examples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.experiment.config import ExperimentConfig
+from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.metrics.population import bootstrap_ci
+from unlearnkit.metrics.population_metrics import Population, PopulationMetric
+from unlearnkit.report.goals import Ranking, goal_warnings, rank
+from unlearnkit.report.tables import REFERENCE_LABELS
+from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_LEVEL = 0.95
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class PopulationValue:
+    value: float
+    low: float
+    high: float
+    n_examples: int
+    undefined: int  # examples whose per-example value is NaN (e.g. KLoM with nothing counted)
+
+
+@dataclass(frozen=True)
+class PopulationRow:
+    label: str
+    method: str
+    seeds: list[int]
+    values: dict[str, PopulationValue]
+    # Set when the method's models are the reference models themselves
+    # (``retrain`` under "untraining"): comparing a population with itself
+    # scores perfectly and says nothing, so no value is shown.
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class PopulationTable:
+    experiment: str
+    goal: str
+    reference: str
+    metrics: list[str]
+    metric_info: dict[str, dict[str, Any]]
+    rows: list[PopulationRow]
+
+
+def metric_info(metric: PopulationMetric) -> dict[str, Any]:
+    return {
+        "direction": metric.direction,
+        "goals": sorted(metric.goals),
+        "notion": metric.notion,
+        "needs_reference": True,  # every population metric is a distance to the reference population
+        "description": type(metric).description,
+    }
+
+
+def evaluate(metric: PopulationMetric, unlearned: Population, reference: Population) -> PopulationValue:
+    """The metric's value and its bootstrap interval over examples."""
+    per_example, statistic = metric.evaluate(unlearned, reference)
+    value = statistic(per_example)
+    undefined = int(np.isnan(per_example).sum())
+    if undefined:
+        low = high = math.nan
+    else:
+        low, high = bootstrap_ci(per_example, statistic, BOOTSTRAP_RESAMPLES, BOOTSTRAP_LEVEL, BOOTSTRAP_SEED)
+    return PopulationValue(float(value), low, high, int(per_example.size), undefined)
+
+
+def _identical(a: Population, b: Population) -> bool:
+    return a.logits.keys() == b.logits.keys() and all(np.array_equal(a.logits[s], b.logits[s]) for s in a.logits)
+
+
+def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[PopulationTable]:
+    """One table per experiment among ``runs`` whose latest stored configuration declares population metrics."""
+    configs = store.experiment_configs()
+    experiments = list(dict.fromkeys(r.experiment for r in sorted(runs, key=lambda r: (r.experiment_position, r.experiment))))
+    tables = []
+    for name in experiments:
+        if name not in configs:
+            continue  # a store written before configurations were kept
+        try:
+            config = ExperimentConfig.model_validate(configs[name])
+        except ValidationError as error:
+            raise UnlearnkitError(
+                f"the stored configuration of experiment {name!r} no longer validates ({error.error_count()} problem(s)); "
+                "run its configuration file again to replace it"
+            ) from None
+        if config.population_metrics:
+            tables.append(_experiment_table(store, ResolvedExperiment.build(config), runs))
+    return tables
+
+
+def _experiment_table(store: SQLiteStore, resolved: ResolvedExperiment, runs: list[RunRecord]) -> PopulationTable:
+    """Populations of exactly the configuration's runs: same setting, method parameters and seeds."""
+    config = resolved.config
+    by_key = {r.run_key: r for r in runs}
+    references = store.references()
+    reference_arrays = {
+        seed: store.reference_outputs(resolved.reference_key(seed)) for seed in config.seeds if resolved.reference_key(seed) in references
+    }
+    rows = []
+    for label, method in resolved.methods:
+        stored = [by_key[k] for k in (resolved.run_key(label, method, seed) for seed in config.seeds) if k in by_key]
+        paired = [r for r in stored if r.seed in reference_arrays]
+        if len(paired) < 2:
+            raise UnlearnkitError(
+                f"experiment {config.name!r}, method {label!r}: population metrics need at least 2 seeds with stored "
+                f"outputs of both the unlearned and the reference models; of seeds {config.seeds}, runs are stored for "
+                f"{[r.seed for r in stored]} and references for {sorted(reference_arrays)}. Run `unlearnkit run` on the "
+                "configuration (stored runs are skipped, missing references come from the model cache)"
+            )
+        unlearned = Population.stack([store.outputs(r.run_key) for r in paired])
+        reference = Population.stack([reference_arrays[r.seed] for r in paired])
+        seeds = [r.seed for r in paired]
+        method_class = type(method).__name__
+        if _identical(unlearned, reference):
+            rows.append(PopulationRow(label, method_class, seeds, {}, "the reference population itself"))
+            continue
+        values = {column: evaluate(metric, unlearned, reference) for column, metric in resolved.population_metrics}
+        rows.append(PopulationRow(label, method_class, seeds, values))
+    return PopulationTable(
+        experiment=config.name,
+        goal=config.goal,
+        reference=REFERENCE_LABELS[config.goal],
+        metrics=[column for column, _ in resolved.population_metrics],
+        metric_info={column: metric_info(metric) for column, metric in resolved.population_metrics},
+        rows=rows,
+    )
+
+
+def population_records(tables: list[PopulationTable]) -> list[dict[str, Any]]:
+    """JSON-ready records: one per (experiment, method) with each metric's value and interval."""
+
+    def number(x: float) -> float | None:
+        return None if math.isnan(x) else x
+
+    return [
+        {
+            "experiment": table.experiment,
+            "goal": table.goal,
+            "method": row.label,
+            "seeds": row.seeds,
+            "note": row.note,
+            "goal_warnings": goal_warnings(table),
+            "population_metrics": {
+                column: {
+                    "value": number(v.value),
+                    "ci": [number(v.low), number(v.high)],
+                    "ci_level": BOOTSTRAP_LEVEL,
+                    "n_examples": v.n_examples,
+                    "undefined_examples": v.undefined,
+                }
+                for column, v in row.values.items()
+            },
+        }
+        for table in tables
+        for row in table.rows
+    ]
+
+
+def population_rankings(table: PopulationTable) -> list[Ranking]:
+    """Methods best first by each population metric (rows without values, i.e. the reference itself, left out)."""
+    rankings = []
+    for column in table.metrics:
+        values = {row.label: row.values[column].value for row in table.rows if column in row.values}
+        ranking = rank(table.goal, column, table.metric_info[column], values, None)
+        if ranking is not None:
+            rankings.append(ranking)
+    return rankings
