@@ -59,3 +59,10 @@ def test_empty_forget_set_handled_as_declared(name: str, tiny_original, make_tas
     else:
         assert cls.empty_forget == "run"
         assert parameter_digest(result.model) != parameter_digest(tiny_original)
+
+
+def test_roles_mark_the_reference_and_the_baseline() -> None:
+    roles = {name: METHODS[name].role for name in METHODS}
+    assert set(roles.values()) <= {"retrain", "original", "method"}
+    assert {n for n, r in roles.items() if r == "retrain"} == {"retrain", "retrain_rec"}
+    assert {n for n, r in roles.items() if r == "original"} == {"original", "original_rec"}

@@ -85,6 +85,9 @@ class UnlearningMethod(Configurable, ABC):
     task_kinds: ClassVar[frozenset[str]] = frozenset({"classification"})
     empty_forget: ClassVar[Literal["return_copy", "run"]] = "return_copy"
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    # "retrain": exact retraining (the untraining reference); "original": do nothing
+    # (the baseline gaps are measured against); reports key their special rows on this.
+    role: ClassVar[Literal["retrain", "original", "method"]] = "method"
 
     @abstractmethod
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:

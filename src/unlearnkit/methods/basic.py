@@ -29,6 +29,7 @@ class Retrain(UnlearningMethod):
     """
 
     description = "retrain from scratch on the retain set (exact; the reference)"
+    role = "retrain"
     empty_forget = "run"
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
@@ -46,6 +47,7 @@ class Original(UnlearningMethod):
     """
 
     description = "do nothing (the original model; shows how much there is to forget)"
+    role = "original"
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         return model, {}

@@ -35,6 +35,7 @@ class RetrainRec(RecommendationMethod):
     """
 
     description = "retrain from scratch on the retained interactions (exact; the reference)"
+    role = "retrain"
     empty_forget = "run"
 
     def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
@@ -49,6 +50,7 @@ class OriginalRec(RecommendationMethod):
     """
 
     description = "do nothing (the original recommender; shows how much there is to forget)"
+    role = "original"
 
     def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
         return require_recommender(model, type(self).__name__), {}
