@@ -42,13 +42,12 @@ class MethodEntry(Component):
         return self.label or self.name
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentFields(BaseModel):
+    """Fields and rules shared by every kind of experiment (image and recommendation)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Recommendation experiments (kind = "recommendation") are validated by recsys_config.py.
-    kind: Literal["classification"] = "classification"
     name: str = Field(min_length=1)
-    goal: Literal["untraining", "unlearning"] = "untraining"
     seeds: list[int] = Field(min_length=1)
     dataset: Component
     split: dict[str, Any] = Field(default_factory=dict)
@@ -57,8 +56,6 @@ class ExperimentConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict)
     methods: list[MethodEntry] = Field(min_length=1)
     metrics: list[str | Component] = Field(min_length=1)
-    # Computed at report time from stored outputs; changing them never re-runs anything.
-    population_metrics: list[str | Component] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
@@ -79,11 +76,19 @@ class ExperimentConfig(BaseModel):
     def metric_components(self) -> list[Component]:
         return [Component(name=m) if isinstance(m, str) else m for m in self.metrics]
 
+
+class ExperimentConfig(ExperimentFields):
+    # Recommendation experiments (kind = "recommendation") are validated by recsys_config.py.
+    kind: Literal["classification"] = "classification"
+    goal: Literal["untraining", "unlearning"] = "untraining"
+    # Computed at report time from stored outputs; changing them never re-runs anything.
+    population_metrics: list[str | Component] = Field(default_factory=list)
+
     def population_components(self) -> list[Component]:
         return [Component(name=m) if isinstance(m, str) else m for m in self.population_metrics]
 
 
-def _where(prefix: str, loc: tuple[Any, ...]) -> str:
+def key_path(prefix: str, loc: tuple[Any, ...]) -> str:
     path = prefix
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
@@ -127,7 +132,7 @@ def load_config(path: str) -> list[Any]:
         try:
             experiment = ExperimentConfig.model_validate(entry)
         except ValidationError as error:
-            problems += [f"{_where(where, e['loc'])}: {e['msg']}" for e in error.errors()]
+            problems += [f"{key_path(where, e['loc'])}: {e['msg']}" for e in error.errors()]
             continue
         problems += semantic_problems(experiment, where)
         experiments.append(experiment)

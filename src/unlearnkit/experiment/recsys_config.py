@@ -24,44 +24,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
-from unlearnkit.experiment.config import Component, MethodEntry
+from unlearnkit.experiment.config import Component, ExperimentFields, key_path
 
 EXPERIMENT_KINDS = ("classification", "recommendation")
 
 
-class RecommendationExperimentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RecommendationExperimentConfig(ExperimentFields):
     kind: Literal["recommendation"]
-    name: str = Field(min_length=1)
     # The reference is retraining without the forget rows: "untraining" in the toolkit's terms.
     goal: Literal["untraining"] = "untraining"
-    seeds: list[int] = Field(min_length=1)
-    dataset: Component
-    split: dict[str, Any] = Field(default_factory=dict)
-    forget: Component
-    model: Component
-    train: dict[str, Any] = Field(default_factory=dict)
-    methods: list[MethodEntry] = Field(min_length=1)
-    metrics: list[str | Component] = Field(min_length=1)
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_non_negative(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise ValueError("seeds must be distinct non-negative integers")
-        return seeds
-
-    @field_validator("methods")
-    @classmethod
-    def _distinct_labels(cls, methods: list[MethodEntry]) -> list[MethodEntry]:
-        names = [m.display_name for m in methods]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"methods {duplicates} appear twice; give each a distinct 'label'")
-        return methods
 
     @field_validator("metrics")
     @classmethod
@@ -71,16 +44,6 @@ class RecommendationExperimentConfig(BaseModel):
         if duplicates:
             raise ValueError(f"metrics {duplicates} appear twice")
         return metrics
-
-    def metric_components(self) -> list[Component]:
-        return [Component(name=m) if isinstance(m, str) else m for m in self.metrics]
-
-
-def _where(prefix: str, loc: tuple[Any, ...]) -> str:
-    path = prefix
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
 
 
 def validate_other_kind(entry: Any, where: str) -> tuple[RecommendationExperimentConfig | None, list[str]] | None:
@@ -100,5 +63,5 @@ def validate_other_kind(entry: Any, where: str) -> tuple[RecommendationExperimen
     try:
         experiment = RecommendationExperimentConfig.model_validate(entry)
     except ValidationError as error:
-        return None, [f"{_where(where, e['loc'])}: {e['msg']}" for e in error.errors()]
+        return None, [f"{key_path(where, e['loc'])}: {e['msg']}" for e in error.errors()]
     return experiment, recommendation_problems(experiment, where)
