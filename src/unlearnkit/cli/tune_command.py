@@ -23,6 +23,11 @@ def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None
     parser.add_argument("--budget", type=int, default=6, help="candidate settings per method (default 6)")
     parser.add_argument("--tuning-seed", type=int, default=1000, help="seed of the tuning run; must not be an evaluation seed")
     parser.add_argument("--method", action="append", help="only these method labels (repeatable)")
+    parser.add_argument(
+        "--max-time-fraction",
+        type=float,
+        help="only select settings that ran in at most this fraction of retraining's wall time (e.g. 0.1)",
+    )
     parser.add_argument("--output", help="write the selected recipes (TOML) to this file")
     parser.set_defaults(handler=run)
 
@@ -31,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     experiments = load_config(args.config)
     if args.budget < 1:
         raise UnlearnkitError(f"--budget must be at least 1; got {args.budget}")
+    if args.max_time_fraction is not None and not args.max_time_fraction > 0:
+        raise UnlearnkitError(f"--max-time-fraction must be a positive number; got {args.max_time_fraction}")
     for experiment in experiments:
         if experiment.kind != "classification":
             raise UnlearnkitError(
@@ -46,13 +53,21 @@ def run(args: argparse.Namespace) -> int:
     recipes = []
     for experiment in experiments:
         tunings = tune_experiment(
-            runner, ResolvedExperiment.build(experiment), budget=args.budget, tuning_seed=args.tuning_seed, only=args.method, log=console.print
+            runner, ResolvedExperiment.build(experiment), budget=args.budget,
+            tuning_seed=args.tuning_seed,
+            only=args.method,
+            max_time_fraction=args.max_time_fraction,
+            log=console.print,
         )
         table = Table(title=f"{experiment.name}: selection gap to retrain (validation-based, points)", title_justify="left")
         for column in ("method", "best gap", "default gap", "seconds", "selected parameters"):
             table.add_column(column)
         for tuning in tunings:
-            params, gap, seconds = tuning.best
+            best = tuning.best
+            if best is None:
+                table.add_row(tuning.label, "none selectable", f"{tuning.trials[0][1]:.2f}", "-", "configured recipe kept")
+                continue
+            params, gap, seconds = best
             table.add_row(tuning.label, f"{gap:.2f}", f"{tuning.trials[0][1]:.2f}", f"{seconds:.1f}", str(params))
         console.print(table)
         recipes.append(recipes_toml(experiment.name, tunings))

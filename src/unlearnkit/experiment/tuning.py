@@ -69,11 +69,20 @@ def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[st
 class MethodTuning:
     label: str
     method: str
+    # A setting slower than this many seconds is tried and reported but not selectable.
+    time_limit: float = float("inf")
     trials: list[tuple[dict[str, Any], float, float]] = field(default_factory=list)  # params, gap, seconds
 
     @property
-    def best(self) -> tuple[dict[str, Any], float, float]:
-        return min(self.trials, key=lambda t: t[1])
+    def eligible(self) -> list[tuple[dict[str, Any], float, float]]:
+        """Trials that finished (finite gap) within the time limit."""
+        return [t for t in self.trials if np.isfinite(t[1]) and t[2] <= self.time_limit]
+
+    @property
+    def best(self) -> tuple[dict[str, Any], float, float] | None:
+        """The eligible trial with the smallest gap; None when no setting qualifies."""
+        eligible = self.eligible
+        return min(eligible, key=lambda t: t[1]) if eligible else None
 
 
 def tune_experiment(
@@ -83,10 +92,15 @@ def tune_experiment(
     budget: int,
     tuning_seed: int,
     only: list[str] | None = None,
+    max_time_fraction: float | None = None,
     log: Callable[[str], None] = lambda message: None,
     progress: Progress | None = None,
 ) -> list[MethodTuning]:
-    """Score candidate settings of every tunable method on ``tuning_seed``."""
+    """Score candidate settings of every tunable method on ``tuning_seed``.
+
+    With ``max_time_fraction``, a setting is selectable only if it ran in at
+    most that fraction of the reference's (retraining's) wall time.
+    """
     data = runner.load(resolved)
     split = resolved.split_spec.build(data, resolved.selector)
     builder, spec = resolved.model_builder, resolved.train_spec
@@ -94,13 +108,16 @@ def tune_experiment(
     original, _ = runner.cache.train("original", data, split.train, builder, spec, derive_seed(tuning_seed, "original"), progress)
     unlearn_seed = derive_seed(tuning_seed, "unlearn")
     reference_split = runner.reference_split(resolved, split)
-    reference, _ = runner.cache.train("reference", data, reference_split.retain, builder, spec, unlearn_seed, progress)
+    reference, reference_seconds = runner.cache.train("reference", data, reference_split.retain, builder, spec, unlearn_seed, progress)
     reference_outputs = ModelOutputs.compute(reference, data, split)
+    time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
+    if max_time_fraction is not None:
+        log(f"retraining took {reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
     results = []
     for label, method in resolved.methods:
         if not type(method).search_space or (only and label not in only):
             continue
-        tuning = MethodTuning(label, type(method).__name__)
+        tuning = MethodTuning(label, type(method).__name__, time_limit)
         for params in candidates(method, budget, tuning_seed):
             candidate = type(method).from_params(params)
             task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), progress)
@@ -119,9 +136,17 @@ def tune_experiment(
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
-    """TOML ``[[experiment.methods]]`` blocks with each method's selected parameters (non-default ones only)."""
+    """TOML ``[[experiment.methods]]`` blocks with each method's selected parameters (non-default ones only).
+
+    A method with no selectable setting (all diverged or over the time limit)
+    gets a comment instead of a block, so applying the recipes keeps its
+    configured parameters.
+    """
     lines = [f"# Selected by `unlearnkit tune` for experiment {experiment!r} (validation-based gap to retrain)."]
     for tuning in tunings:
+        if tuning.best is None:
+            lines += ["", f"# {tuning.label}: no setting finished within {tuning.time_limit:.1f} s; configured recipe kept"]
+            continue
         params, gap, seconds = tuning.best
         name = next(n for n in METHODS if METHODS[n].__name__ == tuning.method)
         defaults = METHODS[name]().get_params()
