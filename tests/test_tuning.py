@@ -133,3 +133,28 @@ def test_tune_rejects_bad_options_before_training(tmp_path, capsys, extra, messa
     assert main(["tune", str(config), "--store", str(store), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_tune_reuses_stored_trials_and_reselects_under_a_budget(tmp_path, capsys) -> None:
+    config, first, second = tmp_path / "tiny.toml", tmp_path / "first.toml", tmp_path / "second.toml"
+    config.write_text(TINY)
+    args = ["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "3"]
+    assert main([*args, "--output", str(first)]) == 0
+    assert "(stored)" not in capsys.readouterr().out
+    assert main([*args, "--output", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(stored)") == 6
+    assert first.read_text() == second.read_text()
+    assert main([*args, "--max-time-fraction", "1e-9", "--output", str(second)]) == 0
+    assert capsys.readouterr().out.count("(stored)") == 6
+    assert second.read_text().count("configured recipe kept") == 2
+
+
+def test_tune_trials_are_not_shared_across_tuning_seeds(tmp_path, capsys) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    args = ["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--tuning-seed", "7"]) == 0
+    assert "(stored)" not in capsys.readouterr().out

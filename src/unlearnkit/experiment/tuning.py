@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed
+from unlearnkit import __version__
+from unlearnkit.data.dataset import ClassificationData
+from unlearnkit.data.splits import Split
+from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
 from unlearnkit.methods.registry import METHODS
@@ -105,10 +108,19 @@ def tune_experiment(
     split = resolved.split_spec.build(data, resolved.selector)
     builder, spec = resolved.model_builder, resolved.train_spec
     progress = progress or runner.progress
-    original, _ = runner.cache.train("original", data, split.train, builder, spec, derive_seed(tuning_seed, "original"), progress)
-    unlearn_seed = derive_seed(tuning_seed, "unlearn")
+    original_seed, unlearn_seed = derive_seed(tuning_seed, "original"), derive_seed(tuning_seed, "unlearn")
+    original, _ = runner.cache.train("original", data, split.train, builder, spec, original_seed, progress)
     reference_split = runner.reference_split(resolved, split)
     reference, reference_seconds = runner.cache.train("reference", data, reference_split.retain, builder, spec, unlearn_seed, progress)
+    # A trial is determined by the two models, the split it is scored on and the method's setting.
+    setting_key = stable_hash(
+        [
+            runner.cache.key(data, split.train, builder, spec, original_seed),
+            runner.cache.key(data, reference_split.retain, builder, spec, unlearn_seed),
+            stable_hash([split.forget.tolist(), split.validation.tolist()]),
+            tuning_seed,
+        ]
+    )
     reference_outputs = ModelOutputs.compute(reference, data, split)
     time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
     if max_time_fraction is not None:
@@ -119,20 +131,39 @@ def tune_experiment(
             continue
         tuning = MethodTuning(label, type(method).__name__, time_limit)
         for params in candidates(method, budget, tuning_seed):
-            candidate = type(method).from_params(params)
-            task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), progress)
-            try:
-                result = candidate.unlearn(original, task)
-            except FloatingPointError as error:
-                # A diverging setting is a legitimate outcome of a search: record it as unusable.
-                log(f"{label} {params}: diverged ({error})")
-                tuning.trials.append((params, float("inf"), float("nan")))
+            trial_key = stable_hash([setting_key, type(method).__name__, params, __version__])
+            stored = runner.store.load_trial(trial_key)
+            if stored is not None:
+                tuning.trials.append((params, *stored))
+                log(f"{label} {params}: selection gap {stored[0]:.2f} in {stored[1]:.1f}s (stored)")
                 continue
-            gap = selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed)
-            tuning.trials.append((params, gap, result.seconds))
-            log(f"{label} {params}: selection gap {gap:.2f} in {result.seconds:.1f}s")
+            gap, seconds = _trial(type(method).from_params(params), original, reference_outputs, data, split, resolved, unlearn_seed, tuning_seed, progress)
+            runner.store.save_trial(trial_key, resolved.config.name, label, params, gap, seconds)
+            tuning.trials.append((params, gap, seconds))
+            log(f"{label} {params}: " + (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "diverged"))
         results.append(tuning)
     return results
+
+
+def _trial(
+    candidate: UnlearningMethod,
+    original: torch.nn.Module,
+    reference_outputs: ModelOutputs,
+    data: ClassificationData,
+    split: Split,
+    resolved: ResolvedExperiment,
+    unlearn_seed: int,
+    tuning_seed: int,
+    progress: Progress,
+) -> tuple[float, float]:
+    """(selection gap, seconds) of one setting; a diverging setting is (inf, inf): tried, never selectable."""
+    task = UnlearnTask(data, split, resolved.train_spec, resolved.model_builder, torch.Generator().manual_seed(unlearn_seed), progress)
+    try:
+        result = candidate.unlearn(original, task)
+    except FloatingPointError:
+        # Divergence is a legitimate outcome of a search, not an error of the tool.
+        return float("inf"), float("inf")
+    return selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed), result.seconds
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:

@@ -86,7 +86,9 @@ class NegGrad(OptimizerChoiceMethod):
 
     description = "gradient ascent on the forget set"
     parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
-    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "epochs": [1, 2, 5, 10]}
+    # Small learning rates first: on a memorised model ascent escapes the minimum
+    # and then diverges, so the useful settings sit at the bottom of the range.
+    search_space = {"lr": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], "epochs": [1, 2, 5, 10]}
 
     def __init__(
         self,
@@ -162,7 +164,7 @@ class RandomLabel(GradientMethod):
 
     description = "train forget samples towards random wrong labels, interleaved with retain"
     parameter_constraints = dict(GradientMethod.common_constraints)
-    search_space = {"lr": [1e-3, 3e-3, 1e-2], "epochs": [1, 3, 5]}
+    search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 2, 3, 5]}
 
     def __init__(
         self, *, lr: float = 0.01, epochs: int = 3, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4

@@ -34,7 +34,7 @@ class SalUn(GradientMethod):
 
     description = "random-label unlearning restricted to the weights most salient for the forget loss (SalUn)"
     parameter_constraints = {**GradientMethod.common_constraints, "gamma": Interval(float, 0.0, 1.0, "right")}
-    search_space = {"gamma": [0.1, 0.3, 0.5, 0.7], "lr": [3e-3, 1e-2, 3e-2], "epochs": [3, 5, 10]}
+    search_space = {"gamma": [0.1, 0.3, 0.5, 0.7], "lr": [3e-3, 1e-2, 3e-2], "epochs": [1, 2, 3, 5, 10]}
 
     def __init__(
         self,

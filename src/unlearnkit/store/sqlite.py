@@ -14,6 +14,10 @@
   under "unlearning" (retrain without the whole forget distribution) it is
   not a method row, and population metrics and reports need its outputs
   without retraining.
+* ``tuning_trials``: each hyper-parameter setting ``unlearnkit tune`` tried,
+  keyed by a hash of the tuning models, the method and its parameters, with
+  its validation gap and wall time, so tuning resumes after an interruption
+  and a re-selection (another time budget) runs nothing again.
 * ``experiments``: the latest validated configuration of each experiment
   name, for what is computed at report time (population metrics).
 """
@@ -81,6 +85,15 @@ CREATE TABLE IF NOT EXISTS experiments (
     position INTEGER NOT NULL,
     config TEXT NOT NULL,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tuning_trials (
+    key TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    label TEXT NOT NULL,
+    params TEXT NOT NULL,
+    gap REAL NOT NULL,
+    seconds REAL NOT NULL,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS models (
     key TEXT PRIMARY KEY,
@@ -286,6 +299,22 @@ class SQLiteStore:
         with self._existing() as db:
             rows = db.execute("SELECT name, config FROM experiments ORDER BY position, name").fetchall()
         return {name: json.loads(config) for name, config in rows}
+
+    # -- tuning trials ------------------------------------------------------
+    def load_trial(self, key: str) -> tuple[float, float] | None:
+        """(gap, seconds) of a stored tuning trial; gap is inf for a setting that diverged."""
+        if not self.exists():
+            return None
+        with self._connect(create=True) as db:
+            row = db.execute("SELECT gap, seconds FROM tuning_trials WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]))
+
+    def save_trial(self, key: str, experiment: str, label: str, params: dict[str, Any], gap: float, seconds: float) -> None:
+        with self._connect(create=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tuning_trials VALUES (?,?,?,?,?,?,?)",
+                (key, experiment, label, json.dumps(params, sort_keys=True), gap, seconds, time.time()),
+            )
 
     # -- model cache --------------------------------------------------------
     def load_model(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
