@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from unlearnkit.cli.main import main
+from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, selection_gap
 from unlearnkit.methods import METHODS
@@ -158,3 +159,17 @@ def test_tune_trials_are_not_shared_across_tuning_seeds(tmp_path, capsys) -> Non
     capsys.readouterr()
     assert main([*args, "--tuning-seed", "7"]) == 0
     assert "(stored)" not in capsys.readouterr().out
+
+
+def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsys, monkeypatch) -> None:
+    def fail(self, model, task):
+        raise UnsuitableSettingError("conjugate gradient met non-positive curvature")
+
+    monkeypatch.setattr(METHODS["finetune"], "_unlearn", fail)
+    config, recipes = tmp_path / "tiny.toml", tmp_path / "recipes.toml"
+    config.write_text(TINY)
+    assert main(["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "2", "--output", str(recipes)]) == 0
+    assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().out.split())
+    text = recipes.read_text()
+    assert "# finetune: no setting finished" in text
+    assert text.count("[[experiment.methods]]") == 1

@@ -17,6 +17,13 @@ class InvalidParameterError(UnlearnkitError, ValueError, TypeError):
     """A hyper-parameter or option has a value outside what is allowed."""
 
 
+class UnsuitableSettingError(InvalidParameterError):
+    """A valid hyper-parameter setting that fails on this model and data (found only while running).
+
+    A hyper-parameter search records such a setting as unusable instead of stopping.
+    """
+
+
 class UnknownNameError(UnlearnkitError, KeyError):
     """A registry lookup used a name that is not registered."""
 

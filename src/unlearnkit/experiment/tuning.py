@@ -22,6 +22,7 @@ import torch
 from unlearnkit import __version__
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.splits import Split
+from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
@@ -135,12 +136,14 @@ def tune_experiment(
             stored = runner.store.load_trial(trial_key)
             if stored is not None:
                 tuning.trials.append((params, *stored))
-                log(f"{label} {params}: selection gap {stored[0]:.2f} in {stored[1]:.1f}s (stored)")
+                log(f"{label} {params}: " + (f"selection gap {stored[0]:.2f} in {stored[1]:.1f}s" if np.isfinite(stored[0]) else "unusable") + " (stored)")
                 continue
-            gap, seconds = _trial(type(method).from_params(params), original, reference_outputs, data, split, resolved, unlearn_seed, tuning_seed, progress)
+            gap, seconds, failure = _trial(
+                type(method).from_params(params), original, reference_outputs, data, split, resolved, unlearn_seed, tuning_seed, progress
+            )
             runner.store.save_trial(trial_key, resolved.config.name, label, params, gap, seconds)
             tuning.trials.append((params, gap, seconds))
-            log(f"{label} {params}: " + (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "diverged"))
+            log(f"{label} {params}: " + (f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"))
         results.append(tuning)
     return results
 
@@ -155,15 +158,20 @@ def _trial(
     unlearn_seed: int,
     tuning_seed: int,
     progress: Progress,
-) -> tuple[float, float]:
-    """(selection gap, seconds) of one setting; a diverging setting is (inf, inf): tried, never selectable."""
+) -> tuple[float, float, str | None]:
+    """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
+
+    Divergence and a setting unsuitable for this model are legitimate outcomes
+    of a search, not errors of the tool: the setting is kept as tried and never
+    selectable.
+    """
     task = UnlearnTask(data, split, resolved.train_spec, resolved.model_builder, torch.Generator().manual_seed(unlearn_seed), progress)
     try:
         result = candidate.unlearn(original, task)
-    except FloatingPointError:
-        # Divergence is a legitimate outcome of a search, not an error of the tool.
-        return float("inf"), float("inf")
-    return selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed), result.seconds
+    except (FloatingPointError, UnsuitableSettingError) as error:
+        return float("inf"), float("inf"), str(error)
+    gap = selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed)
+    return gap, result.seconds, None
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, UnsuitableSettingError
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
 from unlearnkit.methods.flat_loss import FlatLoss, index_chunks, parameter_names
 from unlearnkit.methods.inverse_hvp import conjugate_gradient, woodfisher_solve
@@ -124,7 +124,7 @@ class InfluenceUnlearning(UnlearningMethod):
             result = conjugate_gradient(hessian_vector, rhs, max_iter=self.cg_max_iter, tol=self.cg_tol)
             if result.stop_reason == "negative_curvature":
                 # the truncated iterate can be arbitrarily bad; refuse rather than return it
-                raise InvalidParameterError(
+                raise UnsuitableSettingError(
                     f"the 'damping' parameter of InfluenceUnlearning ({self.damping}) is too small for this model: "
                     f"conjugate gradient met non-positive curvature of the damped Hessian at iteration "
                     f"{result.iterations}; increase damping (or restrict last_blocks)"
