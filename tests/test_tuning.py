@@ -173,3 +173,10 @@ def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsy
     text = recipes.read_text()
     assert "# finetune: no setting finished" in text
     assert text.count("[[experiment.methods]]") == 1
+
+
+@pytest.mark.parametrize(("name", "variant"), [("scrub", {"rewind": True}), ("dlfd", {"mode": "reference"})])
+def test_tuning_keeps_the_configured_variant(name, variant) -> None:
+    """SCRUB+R and DLFD's reference mode are separate rows of a benchmark; a search must not turn them into another."""
+    for candidate in candidates(METHODS[name](**variant), budget=200, seed=0):
+        assert {key: candidate[key] for key in variant} == variant

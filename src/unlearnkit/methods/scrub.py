@@ -102,8 +102,7 @@ class Scrub(OptimizerChoiceMethod):
         "msteps": [1, 2, 3, 5],
         "alpha": [0.001, 0.1, 1.0],
         "temperature": [1.0, 2.0, 4.0],
-        "rewind": [False, True],
-    }
+    }  # not `rewind`: it names a variant (SCRUB+R, configured as its own row), not a knob to tune
 
     def __init__(
         self,
