@@ -180,3 +180,12 @@ def test_tuning_keeps_the_configured_variant(name, variant) -> None:
     """SCRUB+R and DLFD's reference mode are separate rows of a benchmark; a search must not turn them into another."""
     for candidate in candidates(METHODS[name](**variant), budget=200, seed=0):
         assert {key: candidate[key] for key in variant} == variant
+
+
+def test_retuning_a_tuned_setting_tries_the_same_points() -> None:
+    """Tuning is idempotent: starting from the selected recipe draws the same sample of the grid."""
+    default = candidates(METHODS["salun"](), budget=6, seed=1000)
+    for picked in default[1:]:
+        again = candidates(METHODS["salun"].from_params(picked), budget=6, seed=1000)
+        assert again[0] == picked
+        assert {tuple(sorted(c.items())) for c in again} <= {tuple(sorted(c.items())) for c in default}

@@ -58,15 +58,21 @@ def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0)
 
 
 def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:
-    """The configured parameters first, then up to ``budget - 1`` grid points of the search space."""
+    """The configured parameters first, then up to ``budget - 1`` grid points of the search space.
+
+    The grid points are a seeded sample of the *whole* grid, drawn before the
+    configured setting is removed from it, so the sample does not depend on
+    what is configured: tuning a config whose recipe came from an earlier
+    tuning tries the same points again (stored trials, nothing re-run) and
+    selects the same recipe.
+    """
     base = method.get_params()
     space = type(method).search_space
-    grid = [dict(zip(space, values)) for values in itertools.product(*space.values())]
-    grid = [{**base, **point} for point in grid if {**base, **point} != base]
+    grid = [{**base, **dict(zip(space, values))} for values in itertools.product(*space.values())]
     if len(grid) > budget - 1:
         order = np.random.default_rng(seed).permutation(len(grid))[: budget - 1]
         grid = [grid[i] for i in sorted(order)]
-    return [base, *grid]
+    return [base, *(point for point in grid if point != base)]
 
 
 @dataclass
