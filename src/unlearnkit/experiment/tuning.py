@@ -95,6 +95,62 @@ class MethodTuning:
         return min(eligible, key=lambda t: t[1]) if eligible else None
 
 
+@dataclass
+class TuningSetting:
+    """The fixed part of every trial on one tuning seed: the models, the split and what identifies them."""
+
+    data: ClassificationData
+    split: Split
+    resolved: ResolvedExperiment
+    original: torch.nn.Module
+    reference_outputs: ModelOutputs
+    reference_seconds: float
+    tuning_seed: int
+    unlearn_seed: int
+    key: str  # hash of the two models and the split the trials are scored on
+    progress: Progress
+
+    @classmethod
+    def prepare(cls, runner: Runner, resolved: ResolvedExperiment, tuning_seed: int, progress: Progress) -> TuningSetting:
+        """Train (or load from the cache) the tuning seed's original and retrained reference."""
+        data = runner.load(resolved)
+        split = resolved.split_spec.build(data, resolved.selector)
+        builder, spec = resolved.model_builder, resolved.train_spec
+        original_seed, unlearn_seed = derive_seed(tuning_seed, "original"), derive_seed(tuning_seed, "unlearn")
+        original, _ = runner.cache.train("original", data, split.train, builder, spec, original_seed, progress)
+        retain = runner.reference_split(resolved, split).retain
+        reference, reference_seconds = runner.cache.train("reference", data, retain, builder, spec, unlearn_seed, progress)
+        key = stable_hash(
+            [
+                runner.cache.key(data, split.train, builder, spec, original_seed),
+                runner.cache.key(data, retain, builder, spec, unlearn_seed),
+                stable_hash([split.forget.tolist(), split.validation.tolist()]),
+                tuning_seed,
+            ]
+        )
+        reference_outputs = ModelOutputs.compute(reference, data, split)
+        return cls(data, split, resolved, original, reference_outputs, reference_seconds, tuning_seed, unlearn_seed, key, progress)
+
+    def trial_key(self, method: UnlearningMethod, params: dict[str, Any]) -> str:
+        return stable_hash([self.key, type(method).__name__, params, __version__])
+
+    def score(self, candidate: UnlearningMethod) -> tuple[float, float, str | None]:
+        """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
+
+        Divergence and a setting unsuitable for this model are legitimate
+        outcomes of a search, not errors of the tool: the setting is kept as
+        tried and never selectable.
+        """
+        generator = torch.Generator().manual_seed(self.unlearn_seed)
+        task = UnlearnTask(self.data, self.split, self.resolved.train_spec, self.resolved.model_builder, generator, self.progress)
+        try:
+            result = candidate.unlearn(self.original, task)
+        except (FloatingPointError, UnsuitableSettingError) as error:
+            return float("inf"), float("inf"), str(error)
+        outputs = ModelOutputs.compute(result.model, self.data, self.split)
+        return selection_gap(outputs, self.reference_outputs, self.tuning_seed), result.seconds, None
+
+
 def tune_experiment(
     runner: Runner,
     resolved: ResolvedExperiment,
@@ -109,75 +165,32 @@ def tune_experiment(
     """Score candidate settings of every tunable method on ``tuning_seed``.
 
     With ``max_time_fraction``, a setting is selectable only if it ran in at
-    most that fraction of the reference's (retraining's) wall time.
+    most that fraction of the reference's (retraining's) wall time. Trials
+    already in the store are read, not re-run.
     """
-    data = runner.load(resolved)
-    split = resolved.split_spec.build(data, resolved.selector)
-    builder, spec = resolved.model_builder, resolved.train_spec
-    progress = progress or runner.progress
-    original_seed, unlearn_seed = derive_seed(tuning_seed, "original"), derive_seed(tuning_seed, "unlearn")
-    original, _ = runner.cache.train("original", data, split.train, builder, spec, original_seed, progress)
-    reference_split = runner.reference_split(resolved, split)
-    reference, reference_seconds = runner.cache.train("reference", data, reference_split.retain, builder, spec, unlearn_seed, progress)
-    # A trial is determined by the two models, the split it is scored on and the method's setting.
-    setting_key = stable_hash(
-        [
-            runner.cache.key(data, split.train, builder, spec, original_seed),
-            runner.cache.key(data, reference_split.retain, builder, spec, unlearn_seed),
-            stable_hash([split.forget.tolist(), split.validation.tolist()]),
-            tuning_seed,
-        ]
-    )
-    reference_outputs = ModelOutputs.compute(reference, data, split)
-    time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
+    setting = TuningSetting.prepare(runner, resolved, tuning_seed, progress or runner.progress)
+    time_limit = float("inf") if max_time_fraction is None else max_time_fraction * setting.reference_seconds
     if max_time_fraction is not None:
-        log(f"retraining took {reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
+        log(f"retraining took {setting.reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
     results = []
     for label, method in resolved.methods:
         if not type(method).search_space or (only and label not in only):
             continue
         tuning = MethodTuning(label, type(method).__name__, time_limit)
         for params in candidates(method, budget, tuning_seed):
-            trial_key = stable_hash([setting_key, type(method).__name__, params, __version__])
-            stored = runner.store.load_trial(trial_key)
-            if stored is not None:
-                tuning.trials.append((params, *stored))
-                log(f"{label} {params}: " + (f"selection gap {stored[0]:.2f} in {stored[1]:.1f}s" if np.isfinite(stored[0]) else "unusable") + " (stored)")
-                continue
-            gap, seconds, failure = _trial(
-                type(method).from_params(params), original, reference_outputs, data, split, resolved, unlearn_seed, tuning_seed, progress
-            )
-            runner.store.save_trial(trial_key, resolved.config.name, label, params, gap, seconds)
+            key = setting.trial_key(method, params)
+            stored = runner.store.load_trial(key)
+            if stored is None:
+                gap, seconds, failure = setting.score(type(method).from_params(params))
+                runner.store.save_trial(key, resolved.config.name, label, params, gap, seconds)
+                note = f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
+            else:
+                gap, seconds = stored
+                note = (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
             tuning.trials.append((params, gap, seconds))
-            log(f"{label} {params}: " + (f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"))
+            log(f"{label} {params}: {note}")
         results.append(tuning)
     return results
-
-
-def _trial(
-    candidate: UnlearningMethod,
-    original: torch.nn.Module,
-    reference_outputs: ModelOutputs,
-    data: ClassificationData,
-    split: Split,
-    resolved: ResolvedExperiment,
-    unlearn_seed: int,
-    tuning_seed: int,
-    progress: Progress,
-) -> tuple[float, float, str | None]:
-    """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
-
-    Divergence and a setting unsuitable for this model are legitimate outcomes
-    of a search, not errors of the tool: the setting is kept as tried and never
-    selectable.
-    """
-    task = UnlearnTask(data, split, resolved.train_spec, resolved.model_builder, torch.Generator().manual_seed(unlearn_seed), progress)
-    try:
-        result = candidate.unlearn(original, task)
-    except (FloatingPointError, UnsuitableSettingError) as error:
-        return float("inf"), float("inf"), str(error)
-    gap = selection_gap(ModelOutputs.compute(result.model, data, split), reference_outputs, tuning_seed)
-    return gap, result.seconds, None
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
