@@ -170,3 +170,24 @@ def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
     # units see one seed each, but the store keeps the whole configuration (the report reads it) and every reference
     assert SQLiteStore(distributed).experiment_configs()["tiny"]["seeds"] == [0, 1]
     assert {ref.seed for ref in SQLiteStore(distributed).references().values()} == {0, 1}
+
+
+def test_report_shows_only_the_latest_recipe_of_a_label(config, tmp_path, capsys) -> None:
+    """Re-running a label with another recipe replaces its rows in the report; the old runs stay stored."""
+    store = str(tmp_path / "store.sqlite")
+    assert main(["run", config, "--store", store, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--store", store, "--format", "json"]) == 0
+    before = {r["method"]: r for r in json.loads(capsys.readouterr().out)}
+    changed = tmp_path / "changed.toml"
+    changed.write_text(TINY.replace("name = \"finetune\"\nepochs = 2", "name = \"finetune\"\nepochs = 4\nlr = 0.05"))
+    assert main(["run", str(changed), "--store", store, "--quiet"]) == 0
+    assert "2 run(s) executed, 4 already" in capsys.readouterr().out
+    assert len(SQLiteStore(store).runs()) == 8
+    assert main(["report", "--store", store, "--format", "json"]) == 0
+    after = {r["method"]: r for r in json.loads(capsys.readouterr().out)}
+    assert after["finetune"]["seeds"] == [0, 1]
+    finetune_runs = [r for r in SQLiteStore(store).current_runs() if r.label == "finetune"]
+    assert len(finetune_runs) == 2 and all(r.config["method"][2]["epochs"] == 4 for r in finetune_runs)
+    assert after["finetune"]["metrics"]["wall_time"] != before["finetune"]["metrics"]["wall_time"]
+    assert after["retrain"] == before["retrain"]

@@ -201,7 +201,7 @@ def _hand_store(path: str, seeds: list[int], population: list) -> SQLiteStore:
         config = resolved.run_config(label, method, seed)
         record = RunRecord(resolved.run_key(label, method, seed), "hand", 0, "Finetune", label, 0, seed, "untraining", 0.1, {"retain_acc": 1.0}, info, {}, config, __version__)
         store.write_run(record, _outputs(rng, 2.0))
-    store.save_experiment("hand", 0, _config(population))
+    store.save_experiment("hand", 0, _config(population), [resolved.run_key(label, method, seed) for seed in seeds])
     return store
 
 

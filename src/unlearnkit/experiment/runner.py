@@ -14,6 +14,8 @@ from unlearnkit import __version__
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.splits import Split
 from unlearnkit.experiment.config import ExperimentConfig
+from unlearnkit.experiment.recsys_config import RecommendationExperimentConfig
+from unlearnkit.experiment.recsys_resolve import ResolvedRecommendation
 from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
 from unlearnkit.methods.base import UnlearningMethod, UnlearnResult, UnlearnTask
 from unlearnkit.methods.basic import Retrain
@@ -30,9 +32,16 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig) -> None:
-    """Keep the whole (all seeds) configuration: the report reads report-time settings (population metrics) from it."""
-    store.save_experiment(config.name, position, config.model_dump(mode="json"))
+def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig | RecommendationExperimentConfig) -> None:
+    """Keep the whole (all seeds) configuration and the run keys it asks for.
+
+    The report reads report-time settings (population metrics) from it, and
+    shows only these runs: a label re-run with another recipe replaces its
+    earlier rows instead of being averaged with them.
+    """
+    resolved = ResolvedRecommendation.build(config) if config.kind == "recommendation" else ResolvedExperiment.build(config)
+    keys = [resolved.run_key(label, method, seed) for seed in config.seeds for label, method in resolved.methods]
+    store.save_experiment(config.name, position, config.model_dump(mode="json"), keys)
 
 
 def _arrays(outputs: ModelOutputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -119,10 +128,10 @@ class Runner:
         recommendation = RecommendationRunner(self.store, progress=self.progress, log=self.log)
         recommendation.prepare([c for c in experiments if c.kind == "recommendation"])
         for position, config in enumerate(experiments):
+            save_configuration(self.store, position, config)
             if config.kind == "recommendation":
                 recommendation.run_experiment(position, config, summary)
             else:
-                save_configuration(self.store, position, config)
                 self.run_experiment(position, ResolvedExperiment.build(config), summary)
         return summary
 

@@ -20,7 +20,7 @@ class Report:
 
 def load_report(store: SQLiteStore, experiments: list[str] | None = None) -> Report:
     """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error)."""
-    runs = store.runs()
+    runs = store.current_runs()
     if experiments:
         present = list(dict.fromkeys(r.experiment for r in runs))
         unknown = sorted(set(experiments) - set(present))

@@ -95,6 +95,8 @@ def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[Populat
     for name in experiments:
         if name not in configs:
             continue  # a store written before configurations were kept
+        if configs[name].get("kind") == "recommendation":
+            continue  # population metrics are defined for classification experiments only
         try:
             config = ExperimentConfig.model_validate(configs[name])
         except ValidationError as error:

@@ -20,6 +20,9 @@
   and a re-selection (another time budget) runs nothing again.
 * ``experiments``: the latest validated configuration of each experiment
   name, for what is computed at report time (population metrics).
+* ``current_runs``: the run keys that configuration asks for. Runs of an
+  earlier configuration of the same experiment (another recipe under the
+  same label) stay in ``runs`` but reports leave them out.
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ CREATE TABLE IF NOT EXISTS experiments (
     position INTEGER NOT NULL,
     config TEXT NOT NULL,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS current_runs (
+    experiment TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    PRIMARY KEY (experiment, run_key)
 );
 CREATE TABLE IF NOT EXISTS tuning_trials (
     key TEXT PRIMARY KEY,
@@ -287,12 +295,28 @@ class SQLiteStore:
         return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
 
     # -- experiment configurations ------------------------------------------
-    def save_experiment(self, name: str, position: int, config: dict[str, Any]) -> None:
+    def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
+        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction."""
         with self._connect(create=True) as db:
             db.execute(
                 "INSERT OR REPLACE INTO experiments VALUES (?,?,?,?)",
                 (name, position, json.dumps(config, sort_keys=True), time.time()),
             )
+            db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
+            db.executemany("INSERT INTO current_runs VALUES (?,?)", [(name, key) for key in run_keys])
+
+    def current_runs(self) -> list[RunRecord]:
+        """The runs of each experiment's latest configuration.
+
+        An experiment with no recorded configuration (a store written before
+        configurations were kept) contributes all its runs.
+        """
+        with self._existing() as db:
+            current = db.execute("SELECT experiment, run_key FROM current_runs").fetchall()
+        keys: dict[str, set[str]] = {}
+        for experiment, key in current:
+            keys.setdefault(experiment, set()).add(key)
+        return [r for r in self.runs() if r.experiment not in keys or r.run_key in keys[r.experiment]]
 
     def experiment_configs(self) -> dict[str, dict[str, Any]]:
         """The latest configuration stored for each experiment name (empty for older stores)."""
