@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from unlearnkit.cli.main import main
 from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, selection_gap
+from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, selection_gap, tune_experiment
 from unlearnkit.methods import METHODS
 from unlearnkit.metrics.base import ModelOutputs
+from unlearnkit.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,3 +193,27 @@ def test_retuning_a_tuned_setting_tries_the_same_points() -> None:
         again = candidates(METHODS["salun"].from_params(picked), budget=6, seed=1000)
         assert again[0] == picked
         assert {tuple(sorted(c.items())) for c in again} <= {tuple(sorted(c.items())) for c in default}
+
+
+def test_several_tuning_seeds_average_the_per_seed_gaps(tmp_path) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    (experiment,) = load_config(str(config))
+    resolved = ResolvedExperiment.build(experiment)
+    runner = Runner(SQLiteStore(str(tmp_path / "s.sqlite")))
+    # budget 1: only the configured setting, so every seed scores the same parameters
+    single = [tune_experiment(runner, resolved, budget=1, tuning_seeds=[seed], only=["finetune"])[0] for seed in (1002, 1003)]
+    (both,) = tune_experiment(runner, resolved, budget=1, tuning_seeds=[1002, 1003], only=["finetune"])
+    ((params, gap, seconds),) = both.trials
+    per_seed = [tuning.trials[0] for tuning in single]
+    assert all(p == params for p, _, _ in per_seed)
+    assert per_seed[0][1] != per_seed[1][1]
+    assert gap == pytest.approx(np.mean([g for _, g, _ in per_seed]))
+    assert seconds == pytest.approx(np.mean([s for _, _, s in per_seed]))
+
+
+def test_tune_rejects_repeated_tuning_seeds(tmp_path, capsys) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    assert main(["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--tuning-seed", "7", "--tuning-seed", "7"]) == 2
+    assert "must be distinct" in capsys.readouterr().err

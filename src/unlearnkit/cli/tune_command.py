@@ -21,7 +21,12 @@ def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None
     parser.add_argument("config", help="path to the TOML configuration")
     parser.add_argument("--store", default=default_store, help="store whose model cache is used")
     parser.add_argument("--budget", type=int, default=6, help="candidate settings per method (default 6)")
-    parser.add_argument("--tuning-seed", type=int, default=1000, help="seed of the tuning run; must not be an evaluation seed")
+    parser.add_argument(
+        "--tuning-seed",
+        type=int,
+        action="append",
+        help="seed of a tuning run, repeatable (gaps are averaged over them); never an evaluation seed (default 1000)",
+    )
     parser.add_argument("--method", action="append", help="only these method labels (repeatable)")
     parser.add_argument(
         "--max-time-fraction",
@@ -34,6 +39,9 @@ def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None
 
 def run(args: argparse.Namespace) -> int:
     experiments = load_config(args.config)
+    tuning_seeds = args.tuning_seed or [1000]
+    if len(set(tuning_seeds)) != len(tuning_seeds):
+        raise UnlearnkitError(f"--tuning-seed values must be distinct; got {tuning_seeds}")
     if args.budget < 1:
         raise UnlearnkitError(f"--budget must be at least 1; got {args.budget}")
     if args.max_time_fraction is not None and not args.max_time_fraction > 0:
@@ -44,17 +52,16 @@ def run(args: argparse.Namespace) -> int:
                 f"unlearnkit tune selects recipes for classification experiments; {experiment.name!r} is a "
                 f"{experiment.kind} experiment (choose its settings on validation data by hand)"
             )
-        if args.tuning_seed in experiment.seeds:
-            raise UnlearnkitError(
-                f"--tuning-seed {args.tuning_seed} is an evaluation seed of {experiment.name!r}; choose another"
-            )
+        for seed in tuning_seeds:
+            if seed in experiment.seeds:
+                raise UnlearnkitError(f"--tuning-seed {seed} is an evaluation seed of {experiment.name!r}; choose another")
     console = Console(highlight=False)
     runner = Runner(SQLiteStore(args.store))
     recipes = []
     for experiment in experiments:
         tunings = tune_experiment(
             runner, ResolvedExperiment.build(experiment), budget=args.budget,
-            tuning_seed=args.tuning_seed,
+            tuning_seeds=tuning_seeds,
             only=args.method,
             max_time_fraction=args.max_time_fraction,
             log=console.print,

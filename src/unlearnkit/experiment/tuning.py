@@ -156,41 +156,59 @@ def tune_experiment(
     resolved: ResolvedExperiment,
     *,
     budget: int,
-    tuning_seed: int,
+    tuning_seeds: list[int],
     only: list[str] | None = None,
     max_time_fraction: float | None = None,
     log: Callable[[str], None] = lambda message: None,
     progress: Progress | None = None,
 ) -> list[MethodTuning]:
-    """Score candidate settings of every tunable method on ``tuning_seed``.
+    """Score candidate settings of every tunable method on ``tuning_seeds``.
 
-    With ``max_time_fraction``, a setting is selectable only if it ran in at
-    most that fraction of the reference's (retraining's) wall time. Trials
-    already in the store are read, not re-run.
+    A setting's gap and time are the means over the tuning seeds (one seed's
+    gap is about as noisy as the differences between good settings); it is
+    unusable if it failed on any seed. With ``max_time_fraction``, a setting
+    is selectable only if its mean time is at most that fraction of
+    retraining's mean time. Trials already in the store are read, not re-run.
     """
-    setting = TuningSetting.prepare(runner, resolved, tuning_seed, progress or runner.progress)
-    time_limit = float("inf") if max_time_fraction is None else max_time_fraction * setting.reference_seconds
+    if not tuning_seeds:
+        raise ValueError("tune_experiment needs at least one tuning seed")
+    settings = [TuningSetting.prepare(runner, resolved, seed, progress or runner.progress) for seed in tuning_seeds]
+    reference_seconds = float(np.mean([s.reference_seconds for s in settings]))
+    time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
     if max_time_fraction is not None:
-        log(f"retraining took {setting.reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
+        log(f"retraining took {reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
     results = []
     for label, method in resolved.methods:
         if not type(method).search_space or (only and label not in only):
             continue
         tuning = MethodTuning(label, type(method).__name__, time_limit)
-        for params in candidates(method, budget, tuning_seed):
-            key = setting.trial_key(method, params)
-            stored = runner.store.load_trial(key)
-            if stored is None:
-                gap, seconds, failure = setting.score(type(method).from_params(params))
-                runner.store.save_trial(key, resolved.config.name, label, params, gap, seconds)
-                note = f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
-            else:
-                gap, seconds = stored
-                note = (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
+        for params in candidates(method, budget, tuning_seeds[0]):
+            scores, notes = [], []
+            for setting in settings:
+                gap, seconds, note = _stored_or_scored(runner, setting, label, method, params)
+                scores.append((gap, seconds))
+                notes.append(note)
+            gaps, times = zip(*scores)
+            gap = float(np.mean(gaps)) if all(np.isfinite(gaps)) else float("inf")
+            seconds = float(np.mean(times)) if np.isfinite(gap) else float("inf")
             tuning.trials.append((params, gap, seconds))
-            log(f"{label} {params}: {note}")
+            log(f"{label} {params}: " + "; ".join(notes))
         results.append(tuning)
     return results
+
+
+def _stored_or_scored(
+    runner: Runner, setting: TuningSetting, label: str, method: UnlearningMethod, params: dict[str, Any]
+) -> tuple[float, float, str]:
+    """(gap, seconds, log note) of one setting on one tuning seed, read from the store when it was tried before."""
+    key = setting.trial_key(method, params)
+    stored = runner.store.load_trial(key)
+    if stored is not None:
+        gap, seconds = stored
+        return gap, seconds, (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
+    gap, seconds, failure = setting.score(type(method).from_params(params))
+    runner.store.save_trial(key, setting.resolved.config.name, label, params, gap, seconds)
+    return gap, seconds, f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
@@ -212,7 +230,7 @@ def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
         if tuning.label != name:
             lines.append(f'label = "{tuning.label}"')
         lines += [f"{key} = {_toml_value(value)}" for key, value in params.items() if defaults.get(key) != value]
-        lines.append(f"# selection gap {gap:.2f} points, {seconds:.1f} s on the tuning seed")
+        lines.append(f"# selection gap {gap:.2f} points, {seconds:.1f} s on the tuning seed(s)")
     return "\n".join(lines) + "\n"
 
 
