@@ -175,7 +175,7 @@ def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsy
     assert main(["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "2", "--output", str(recipes)]) == 0
     assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().out.split())
     text = recipes.read_text()
-    assert "# finetune: no setting finished" in text
+    assert "# finetune: every setting failed; configured recipe kept" in text
     assert text.count("[[experiment.methods]]") == 1
 
 

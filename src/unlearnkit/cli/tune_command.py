@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     recipes = []
     for experiment in experiments:
         tunings = tune_experiment(
-            runner, ResolvedExperiment.build(experiment), budget=args.budget,
+            runner,
+            ResolvedExperiment.build(experiment),
+            budget=args.budget,
             tuning_seeds=tuning_seeds,
             only=args.method,
             max_time_fraction=args.max_time_fraction,

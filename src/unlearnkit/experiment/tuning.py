@@ -221,7 +221,8 @@ def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:
     lines = [f"# Selected by `unlearnkit tune` for experiment {experiment!r} (validation-based gap to retrain)."]
     for tuning in tunings:
         if tuning.best is None:
-            lines += ["", f"# {tuning.label}: no setting finished within {tuning.time_limit:.1f} s; configured recipe kept"]
+            why = "every setting failed" if np.isinf(tuning.time_limit) else f"no setting finished within {tuning.time_limit:.1f} s"
+            lines += ["", f"# {tuning.label}: {why}; configured recipe kept"]
             continue
         params, gap, seconds = tuning.best
         name = next(n for n in METHODS if METHODS[n].__name__ == tuning.method)
