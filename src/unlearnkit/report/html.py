@@ -32,7 +32,7 @@ from unlearnkit.report.population import (
     PopulationTable,
     population_rankings,
 )
-from unlearnkit.report.tables import ExperimentTable, role, run_reference_key
+from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store.sqlite import RunRecord, SQLiteStore
 
 _STYLE = """
@@ -162,10 +162,10 @@ def _test_accuracy_per_class(out: dict[str, tuple[np.ndarray, np.ndarray]]) -> n
 def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
     by_label = _first_seed_runs(runs)
     first = next(iter(by_label.values()))
-    key = run_reference_key(first)
+    key = first.reference_key
     reference_arrays = store.reference_outputs(key) if key in report.references else None
     if reference_arrays is None:  # a store written before references were kept
-        retrain = next((r for r in by_label.values() if role(r.method) == "retrain" and table.goal == "untraining"), None)
+        retrain = next((r for r in by_label.values() if r.role == "retrain" and table.goal == "untraining"), None)
         reference_arrays = store.outputs(retrain.run_key) if retrain else None
     reference_out = stored_outputs(reference_arrays) if reference_arrays is not None else None
     images, per_class = [], {}
@@ -177,7 +177,7 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
         out = store.outputs(run.run_key)
         if "test" in out:
             per_class[label] = _test_accuracy_per_class(out)
-        if (role(run.method) == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
+        if (run.role == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
             continue
         figure = loss_histogram_figure(stored_outputs(out), reference=reference_out, title=f"{label} (seed {run.seed}): losses")
         images.append(_img(png_data_uri(figure), f"{label} losses"))

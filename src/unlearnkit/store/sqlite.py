@@ -56,7 +56,11 @@ CREATE TABLE IF NOT EXISTS runs (
     diagnostics TEXT NOT NULL,
     config TEXT NOT NULL,
     version TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    role TEXT NOT NULL,
+    reference_key TEXT NOT NULL,
+    peak_memory_mib REAL
 );
 CREATE TABLE IF NOT EXISTS outputs (
     run_key TEXT NOT NULL REFERENCES runs(run_key) ON DELETE CASCADE,
@@ -74,7 +78,9 @@ CREATE TABLE IF NOT EXISTS reference_runs (
     metric_info TEXT NOT NULL,
     config TEXT NOT NULL,
     version TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    experiment TEXT NOT NULL,
+    kind TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reference_outputs (
     reference_key TEXT NOT NULL REFERENCES reference_runs(reference_key) ON DELETE CASCADE,
@@ -118,16 +124,20 @@ class RunRecord:
     run_key: str
     experiment: str
     experiment_position: int
+    kind: str
     method: str
     label: str
+    role: str
     method_position: int
     seed: int
     goal: str
     seconds: float
+    peak_memory_mib: float | None
     metrics: dict[str, float]
     metric_info: dict[str, dict[str, Any]]
     diagnostics: dict[str, Any]
     config: dict[str, Any]
+    reference_key: str
     version: str
 
 
@@ -136,6 +146,8 @@ class ReferenceRecord:
     """The reference model of one (experiment setting, metric list, seed): its metrics, time and config."""
 
     reference_key: str
+    experiment: str
+    kind: str
     goal: str
     seed: int
     seconds: float
@@ -200,7 +212,7 @@ class SQLiteStore:
         with self._connect(create=True) as db:
             db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.run_key,
                     record.experiment,
@@ -217,6 +229,10 @@ class SQLiteStore:
                     json.dumps(record.config, sort_keys=True),
                     record.version,
                     time.time(),
+                    record.kind,
+                    record.role,
+                    record.reference_key,
+                    record.peak_memory_mib,
                 ),
             )
             db.executemany(
@@ -227,13 +243,13 @@ class SQLiteStore:
     def runs(self) -> list[RunRecord]:
         with self._connect(create=False) as db:
             rows = db.execute(
-                "SELECT run_key, experiment, experiment_position, method, label, method_position, seed, goal, seconds,"
-                " metrics, metric_info, diagnostics, config, version FROM runs"
+                "SELECT run_key, experiment, experiment_position, kind, method, label, role, method_position, seed, goal,"
+                " seconds, peak_memory_mib, metrics, metric_info, diagnostics, config, reference_key, version FROM runs"
                 " ORDER BY experiment_position, experiment, method_position, label, seed"
             ).fetchall()
         return [
-            RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), json.loads(r[10]),
-                      json.loads(r[11]), json.loads(r[12]), r[13])
+            RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], json.loads(r[12]),
+                      json.loads(r[13]), json.loads(r[14]), json.loads(r[15]), r[16], r[17])
             for r in rows
         ]
 
@@ -256,7 +272,7 @@ class SQLiteStore:
         with self._connect(create=True) as db:
             db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
             db.execute(
-                "INSERT INTO reference_runs VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO reference_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.reference_key,
                     record.goal,
@@ -267,6 +283,8 @@ class SQLiteStore:
                     json.dumps(record.config, sort_keys=True),
                     record.version,
                     time.time(),
+                    record.experiment,
+                    record.kind,
                 ),
             )
             db.executemany(
@@ -278,10 +296,10 @@ class SQLiteStore:
         """Every stored reference, by key (empty for a store written before references were kept)."""
         with self._existing() as db:
             rows = db.execute(
-                "SELECT reference_key, goal, seed, seconds, metrics, metric_info, config, version FROM reference_runs"
+                "SELECT reference_key, experiment, kind, goal, seed, seconds, metrics, metric_info, config, version FROM reference_runs"
             ).fetchall()
         return {
-            r[0]: ReferenceRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6]), r[7])
+            r[0]: ReferenceRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), json.loads(r[8]), r[9])
             for r in rows
         }
 
