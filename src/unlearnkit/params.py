@@ -186,26 +186,18 @@ class Configurable:
         return []
 
     def validate_params(self) -> None:
-        """Raise :class:`InvalidParameterError` naming the first invalid parameter."""
-        for name, value in self.get_params().items():
-            constraint = self.parameter_constraints.get(name)
-            if constraint is not None and not constraint.accepts(value):
-                raise InvalidParameterError(
-                    f"the {name!r} parameter of {type(self).__name__} must be "
-                    f"{constraint.describe()}; got {value!r}"
-                )
-        combination = self.combination_problems(self.get_params())
-        if combination:
-            raise InvalidParameterError(f"{type(self).__name__}: " + "; ".join(combination))
+        """Raise :class:`InvalidParameterError` naming every invalid parameter (the same checks as ``parameter_problems``)."""
+        problems = self.parameter_problems(self.get_params(), type(self).__name__)
+        if problems:
+            raise InvalidParameterError("; ".join(problems))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> Self:
+        """An instance from user-given parameters, validated once (every problem reported together)."""
         problems = cls.parameter_problems(params, where or cls.__name__)
         if problems:
             raise InvalidParameterError("; ".join(problems))
-        instance = cls(**dict(params))
-        instance.validate_params()
-        return instance
+        return cls(**dict(params))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
