@@ -148,6 +148,10 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
     @abstractmethod
     def train_spec(self) -> type[Configurable]: ...
 
+    @abstractmethod
+    def toy_config(self) -> dict[str, Any]:
+        """A tiny synthetic experiment of this kind (seconds on one CPU core) for contract checks and examples."""
+
     # -- validation and resolution -------------------------------------------
     def problems(self, config: ExperimentFields, where: str) -> list[str]:
         """Every problem with the meaning of one structurally valid experiment of this kind."""

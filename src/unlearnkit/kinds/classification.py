@@ -88,6 +88,20 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
     def train_spec(self) -> type[Configurable]:
         return TrainSpec
 
+    def toy_config(self) -> dict[str, Any]:
+        return {
+            "kind": self.name,
+            "name": "toy_classification",
+            "seeds": [0],
+            "dataset": {"name": "synthetic", "n_classes": 4, "groups_per_class": 4, "samples_per_group": 10, "size": 8, "noise": 1.0},
+            "split": {"test_per_group": 3, "validation_fraction": 0.1},
+            "forget": {"name": "groups", "groups": [1]},
+            "model": {"name": "cnn", "channels": 4, "hidden": 16},
+            "train": {"epochs": 15, "batch_size": 16, "lr": 0.05},
+            "methods": [{"name": "retrain"}, {"name": "original"}],
+            "metrics": ["retain_acc", "forget_acc"],
+        }
+
     def _defines_distribution(self, config: ExperimentFields) -> bool:
         return config.forget.name in SELECTORS and bool(SELECTORS[config.forget.name].defines_distribution)
 

@@ -75,6 +75,19 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
     def train_spec(self) -> type[Configurable]:
         return RecTrainSpec
 
+    def toy_config(self) -> dict[str, Any]:
+        return {
+            "kind": self.name,
+            "name": "toy_recommendation",
+            "seeds": [0],
+            "dataset": {"name": "synthetic_interactions", "n_users": 40, "n_items": 30, "n_rows": 600, "signal": 8.0},
+            "forget": {"name": "flip_labels", "fraction": 0.05},
+            "model": {"name": "lightgcn", "dim": 4, "layers": 1},
+            "train": {"epochs": 20, "batch_size": 128, "lr": 0.05, "l2": 0.001, "patience": 3},
+            "methods": [{"name": "retrain_rec"}, {"name": "original_rec"}],
+            "metrics": ["test_auc", "auc_recovery"],
+        }
+
     def stored_splits(self, config: ExperimentFields) -> tuple[str, ...]:
         return SCORED_SPLITS
 
