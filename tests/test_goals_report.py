@@ -28,7 +28,7 @@ from unlearnkit.report.goals import goal_warnings, metrics_by_goal, table_rankin
 from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_tables
-from unlearnkit.report.tables import ExperimentTable, MethodRow, run_reference_key
+from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
 
 # --------------------------------------------------------------------------- a tiny store, run through the CLI
@@ -86,8 +86,8 @@ def test_unlearning_reference_is_stored_once_per_seed_and_differs_from_retrain(g
         assert references[key].goal == "unlearning" and references[key].seed == seed
         assert references[key].metrics["avg_gap"] == 0.0
         retrain = next(r for r in store.runs() if r.experiment == "parts_unlearning" and r.label == "retrain" and r.seed == seed)
-        # the report finds a run's reference from the run's stored (JSON) configuration
-        assert run_reference_key(retrain) == key
+        # the report finds a run's reference by the key stored with the run
+        assert retrain.reference_key == key
         # retraining on D minus S is not retraining on D minus the whole forget distribution
         assert not np.array_equal(store.reference_outputs(key)["forget"][0], store.outputs(retrain.run_key)["forget"][0])
         assert retrain.metrics["avg_gap"] > 0.0
@@ -196,10 +196,18 @@ def _hand_store(path: str, seeds: list[int], population: list) -> SQLiteStore:
     rng = np.random.default_rng(0)
     info = {"retain_acc": {"direction": "higher", "goals": ["untraining", "unlearning"], "notion": "utility", "needs_reference": False}}
     for seed in seeds:
-        reference = ReferenceRecord(resolved.reference_key(seed), "untraining", seed, 1.0, {"retain_acc": 1.0}, info, resolved.reference_config(seed), __version__)
+        reference = ReferenceRecord(
+            reference_key=resolved.reference_key(seed), experiment="hand", kind="classification", goal="untraining", seed=seed,
+            seconds=1.0, metrics={"retain_acc": 1.0}, metric_info=info, config=resolved.reference_config(seed), version=__version__,
+        )
         store.write_reference(reference, _outputs(rng, 0.0))
         config = resolved.run_config(label, method, seed)
-        record = RunRecord(resolved.run_key(label, method, seed), "hand", 0, "Finetune", label, 0, seed, "untraining", 0.1, {"retain_acc": 1.0}, info, {}, config, __version__)
+        record = RunRecord(
+            run_key=resolved.run_key(label, method, seed), experiment="hand", experiment_position=0, kind="classification",
+            method="Finetune", role="method", label=label, method_position=0, seed=seed, goal="untraining", seconds=0.1,
+            peak_memory_mib=None, metrics={"retain_acc": 1.0}, metric_info=info, diagnostics={}, config=config,
+            version=__version__, reference_key=resolved.reference_key(seed),
+        )
         store.write_run(record, _outputs(rng, 2.0))
     store.save_experiment("hand", 0, _config(population), [resolved.run_key(label, method, seed) for seed in seeds])
     return store
@@ -212,7 +220,7 @@ def test_report_population_metrics_equal_the_direct_functions(tmp_path) -> None:
     (row,) = table.rows
     assert row.seeds == [0, 1, 2, 3]
     runs = store.runs()
-    keys = [run_reference_key(r) for r in runs]
+    keys = [r.reference_key for r in runs]
     unlearned = Population.stack([store.outputs(r.run_key) for r in runs])
     reference = Population.stack([store.reference_outputs(k) for k in keys])
     u_logits, labels = unlearned.logits["forget"], unlearned.labels["forget"]

@@ -13,7 +13,7 @@ from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:

@@ -13,7 +13,7 @@ from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import ExperimentConfig
 from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner, RunSummary, save_configuration
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def _run_unit(store_path: str, position: int, config: ExperimentConfig, threads: int) -> RunSummary:

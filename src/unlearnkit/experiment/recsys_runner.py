@@ -36,7 +36,7 @@ from unlearnkit.errors import InvalidParameterError, SplitError
 from unlearnkit.experiment.memory import measure_peak_memory
 from unlearnkit.experiment.recsys_config import RecommendationExperimentConfig
 from unlearnkit.experiment.recsys_resolve import ResolvedRecommendation
-from unlearnkit.experiment.resolve import derive_seed, stable_hash
+from unlearnkit.experiment.resolve import derive_seed, reference_key, stable_hash
 from unlearnkit.methods.base import UnlearnResult
 from unlearnkit.methods.recsys.basic import RetrainRec
 from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask
@@ -44,7 +44,7 @@ from unlearnkit.metrics.recsys_metrics import RecEvalContext, RecOutputs
 from unlearnkit.models.recsys.embedding import Recommender, RecommenderBuilder
 from unlearnkit.models.recsys.sharded import AttentionAggregator, ShardedRecommender
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store import RunRecord, SQLiteStore
 from unlearnkit.training.recsys import RecTrainSpec, fit_recommender
 
 
@@ -253,21 +253,27 @@ class RecommendationRunner:
                 }
                 for name, metric in resolved.metrics
             }
+            run_config = resolved.run_config(label, method, seed)
             record = RunRecord(
                 run_key=resolved.run_key(label, method, seed),
                 experiment=resolved.config.name,
                 experiment_position=position,
+                kind=resolved.config.kind,
                 method=type(method).__name__,
+                role=type(method).role,
                 label=label,
                 method_position=method_position,
                 seed=seed,
                 goal=resolved.config.goal,
                 seconds=result.seconds,
+                peak_memory_mib=peak_mib,
                 metrics=metrics,
                 metric_info=info,
                 diagnostics={**result.diagnostics, **extra, "peak_memory_mib": peak_mib},
-                config=resolved.run_config(label, method, seed),
+                config=run_config,
                 version=__version__,
+                # No reference record is stored for recommenders yet; the key follows the classification formula.
+                reference_key=reference_key(run_config["setting"], run_config["metrics"], seed, __version__),
             )
             self.store.write_run(record, stored_outputs(outputs, data, split))
             summary.executed.append(f"{resolved.config.name}/{label}/seed{seed}")

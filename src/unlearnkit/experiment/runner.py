@@ -22,7 +22,7 @@ from unlearnkit.methods.basic import Retrain
 from unlearnkit.metrics.base import EvalContext, ModelOutputs
 from unlearnkit.models.base import ModelBuilder
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
 from unlearnkit.training.loop import TrainSpec, train_model
 
 
@@ -198,6 +198,8 @@ class Runner:
             ctx = EvalContext(reference_outputs, reference_seconds, reference_outputs, reference_seconds, seed, reference, data, split)
             record = ReferenceRecord(
                 reference_key=reference_key,
+                experiment=config.name,
+                kind=config.kind,
                 goal=config.goal,
                 seed=seed,
                 seconds=reference_seconds,
@@ -218,17 +220,21 @@ class Runner:
                 run_key=run_key,
                 experiment=config.name,
                 experiment_position=position,
+                kind=config.kind,
                 method=type(method).__name__,
+                role=type(method).role,
                 label=label,
                 method_position=method_position,
                 seed=seed,
                 goal=config.goal,
                 seconds=result.seconds,
+                peak_memory_mib=None,  # not measured for classification runs yet
                 metrics=metrics,
                 metric_info=info,
                 diagnostics=result.diagnostics,
                 config=resolved.run_config(label, method, seed),
                 version=__version__,
+                reference_key=reference_key,
             )
             self.store.write_run(record, _arrays(outputs))
             summary.executed.append(f"{config.name}/{label}/seed{seed}")

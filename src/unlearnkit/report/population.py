@@ -23,7 +23,7 @@ from unlearnkit.metrics.population import bootstrap_ci
 from unlearnkit.metrics.population_metrics import Population, PopulationMetric
 from unlearnkit.report.goals import Ranking, goal_warnings, rank
 from unlearnkit.report.tables import REFERENCE_LABELS
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store import RunRecord, StoreReader
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_LEVEL = 0.95
@@ -87,7 +87,7 @@ def _identical(a: Population, b: Population) -> bool:
     return a.logits.keys() == b.logits.keys() and all(np.array_equal(a.logits[s], b.logits[s]) for s in a.logits)
 
 
-def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[PopulationTable]:
+def population_tables(store: StoreReader, runs: list[RunRecord]) -> list[PopulationTable]:
     """One table per experiment among ``runs`` whose latest stored configuration declares population metrics."""
     configs = store.experiment_configs()
     experiments = list(dict.fromkeys(r.experiment for r in sorted(runs, key=lambda r: (r.experiment_position, r.experiment))))
@@ -109,7 +109,7 @@ def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[Populat
     return tables
 
 
-def _experiment_table(store: SQLiteStore, resolved: ResolvedExperiment, runs: list[RunRecord]) -> PopulationTable:
+def _experiment_table(store: StoreReader, resolved: ResolvedExperiment, runs: list[RunRecord]) -> PopulationTable:
     """Populations of exactly the configuration's runs: same setting, method parameters and seeds."""
     config = resolved.config
     by_key = {r.run_key: r for r in runs}
