@@ -7,8 +7,8 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,18 @@ from unlearnkit.store import SCHEMA_VERSION, ReferenceRecord, RunRecord, SQLiteS
 from unlearnkit.store.connection import APPLICATION_ID
 from unlearnkit.store.schema import TABLES
 
+CONFIG = Path(__file__).parent / "fixtures" / "store_v0.toml"
 INFO = {"forget_acc": {"direction": "reference", "goals": ["untraining"], "notion": "untraining", "needs_reference": False}}
 
 
 def _run(key: str = "run-a", **changes: Any) -> RunRecord:
-    fields: dict[str, Any] = dict(
-        run_key=key, experiment="exp", experiment_position=1, kind="classification", method="Finetune", role="method",
-        label="finetune", method_position=2, seed=3, goal="untraining", seconds=0.25, peak_memory_mib=12.5,
-        metrics={"forget_acc": 0.5, "wall_time": 0.25}, metric_info=INFO, diagnostics={"steps": 7, "note": "x"},
-        config={"setting": {"goal": "untraining"}, "metrics": [["forget_acc", {}]], "seed": 3}, version="0.1.0",
-        reference_key="ref-3",
-    )
+    fields: dict[str, Any] = {
+        "run_key": key, "experiment": "exp", "experiment_position": 1, "kind": "classification", "method": "Finetune",
+        "role": "method", "label": "finetune", "method_position": 2, "seed": 3, "goal": "untraining", "seconds": 0.25,
+        "peak_memory_mib": 12.5, "metrics": {"forget_acc": 0.5, "wall_time": 0.25}, "metric_info": INFO,
+        "diagnostics": {"steps": 7, "note": "x"}, "version": "0.1.0", "reference_key": "ref-3",
+        "config": {"setting": {"goal": "untraining"}, "metrics": [["forget_acc", {}]], "seed": 3},
+    }
     fields.update(changes)
     return RunRecord(**fields)
 
@@ -285,7 +286,8 @@ def test_bad_stores_are_refused_naming_the_path_and_changed_by_nothing(tmp_path,
     with pytest.raises(StoreError, match=f"^store {path}: {problem}"):
         opener(str(path))
     assert _snapshot(path) == before
-    assert main(["report", "--store", str(path)]) == 2
+    command = ["report", "--store", str(path)] if opener is StoreReader else ["run", str(CONFIG), "--store", str(path), "--quiet"]
+    assert main(command) == 2  # refused before anything is trained
     assert _snapshot(path) == before
 
 
@@ -327,7 +329,7 @@ def _read_only(path: Path) -> Iterator[None]:
         finally:
             path.chmod(mode)
         return
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False).returncode != 0:
         pytest.skip("root can write anywhere unless chattr +i works here")
     try:
         yield
@@ -351,7 +353,7 @@ def test_a_read_only_folder_or_file_is_refused_for_writing(tmp_path) -> None:
             SQLiteStore(str(path))
         assert [r.run_key for r in StoreReader(str(path)).runs()] == ["run-a"]  # reading still works
     store = SQLiteStore(str(path))
-    with _read_only(path):  # the file became read-only after the store was opened: the write fails cleanly
-        with pytest.raises(StoreError, match=f"^store {path}: the file is not writable"):
-            store.write_run(_run("run-b"), _outputs(2))
+    # the file became read-only after the store was opened: the write fails cleanly
+    with _read_only(path), pytest.raises(StoreError, match=f"^store {path}: the file is not writable"):
+        store.write_run(_run("run-b"), _outputs(2))
     assert _sha(path) == before and not store.has_run("run-b")

@@ -124,12 +124,24 @@ def check_store(path: str) -> None:
     A read-only connection to a WAL-mode database creates SQLite's ``-wal``
     and ``-shm`` companion files when they are missing. Without a ``-wal``
     file no connection is open and the database file holds everything, so it
-    is inspected as immutable: a file refused here gets no companions.
+    is inspected as immutable: a file refused here gets no companions. (Should
+    a writer start meanwhile and SQLite fail to read the immutable file, it is
+    inspected again through the locking protocol.)
     """
     check_store_file(path)
-    immutable = _in_wal_mode(path) and not os.path.exists(path + "-wal")
+    if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
+        try:
+            _inspect(path, _read_only_uri(path, immutable=True))
+            return
+        except StoreError as error:
+            if not isinstance(error.__cause__, sqlite3.DatabaseError):
+                raise
+    _inspect(path, _read_only_uri(path))
+
+
+def _inspect(path: str, uri: str) -> None:
     with _translated(path):
-        connection = sqlite3.connect(_read_only_uri(path, immutable=immutable), uri=True, isolation_level=None)
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         try:
             schema_version(connection, path)
         finally:

@@ -33,7 +33,8 @@ def _array_blob(array: np.ndarray) -> bytes:
 
 
 def _blob_array(blob: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(blob), allow_pickle=False)
+    array: np.ndarray = np.load(io.BytesIO(blob), allow_pickle=False)
+    return array
 
 
 def _output_rows(key_column: str, key: str, outputs: Outputs) -> list[dict[str, Any]]:
