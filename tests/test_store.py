@@ -348,6 +348,11 @@ def test_a_read_only_folder_or_file_is_refused_for_writing(tmp_path) -> None:
     path = tmp_path / "s.sqlite"
     _store_with_everything(path)
     before = _sha(path)
+    with _read_only(tmp_path):  # a store in WAL mode is still read, without its -wal/-shm companion files
+        assert [r.run_key for r in StoreReader(str(path)).runs()] == ["run-a"]
+        with pytest.raises(StoreError, match=f"^store {path}: its folder {tmp_path} is not writable"):
+            SQLiteStore(str(path))
+    assert sorted(os.listdir(tmp_path)) == ["ro", "s.sqlite"]
     with _read_only(path):
         with pytest.raises(StoreError, match=f"^store {path}: the file is not writable"):
             SQLiteStore(str(path))

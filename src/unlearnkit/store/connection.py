@@ -157,10 +157,17 @@ def open_read_only(path: str) -> Iterator[sqlite3.Connection]:
     WAL mode creates SQLite's ``-wal``/``-shm`` companion files if they are
     missing, as every WAL reader does; the store file itself is never
     written. Check an unknown file with :func:`check_store` first.)
+
+    In a folder this user cannot write (where the companions cannot be
+    created) and without a ``-wal`` file, no writer is at work when reading
+    starts, so the file is read as immutable.
     """
     check_store_file(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    immutable = _in_wal_mode(path) and not os.path.exists(path + "-wal") and not os.access(folder, os.W_OK)
     with _translated(path):
-        connection = sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        uri = _read_only_uri(path, immutable=immutable)
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     try:
         with _translated(path):
             connection.row_factory = sqlite3.Row
