@@ -12,8 +12,10 @@ import pytest
 from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
-from unlearnkit.experiment.config import ExperimentConfig, load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.keys import reference_config, reference_key, run_config, run_key
+from unlearnkit.experiment.runner import resolve
+from unlearnkit.kinds.classification import ClassificationExperimentConfig
 from unlearnkit.metrics import (
     challenge_score,
     forgetting_quality,
@@ -80,21 +82,21 @@ def test_unlearning_reference_is_stored_once_per_seed_and_differs_from_retrain(g
     references = store.references()
     # one reference per (experiment setting, seed): 2 goals x 2 seeds
     assert len(references) == 4
-    unlearning = ResolvedExperiment.build(experiments[1])
+    _, unlearning = resolve(experiments[1])
     for seed in (0, 1):
-        key = unlearning.reference_key(seed)
+        key = reference_key(unlearning, seed)
         assert references[key].goal == "unlearning" and references[key].seed == seed
         assert references[key].metrics["avg_gap"] == 0.0
         retrain = next(r for r in store.runs() if r.experiment == "parts_unlearning" and r.label == "retrain" and r.seed == seed)
-        # the report finds a run's reference by the key stored with the run
+        # the report finds a run's reference through the key the run records
         assert retrain.reference_key == key
         # retraining on D minus S is not retraining on D minus the whole forget distribution
         assert not np.array_equal(store.reference_outputs(key)["forget"][0], store.outputs(retrain.run_key)["forget"][0])
         assert retrain.metrics["avg_gap"] > 0.0
     # under untraining the reference is the retrain method's own model
-    untraining = ResolvedExperiment.build(experiments[0])
+    _, untraining = resolve(experiments[0])
     retrain = next(r for r in store.runs() if r.experiment == "parts_untraining" and r.label == "retrain" and r.seed == 0)
-    assert np.array_equal(store.reference_outputs(untraining.reference_key(0))["forget"][0], store.outputs(retrain.run_key)["forget"][0])
+    assert np.array_equal(store.reference_outputs(reference_key(untraining, 0))["forget"][0], store.outputs(retrain.run_key)["forget"][0])
 
 
 def test_references_are_added_to_an_older_store_without_training(goal_store, tmp_path, capsys) -> None:
@@ -191,25 +193,25 @@ def _hand_store(path: str, seeds: list[int], population: list) -> SQLiteStore:
     Keys come from the configuration, as the runner makes them, so the report finds the runs.
     """
     store = SQLiteStore(path)
-    resolved = ResolvedExperiment.build(ExperimentConfig.model_validate(_config(population)))
+    _, resolved = resolve(ClassificationExperimentConfig.model_validate(_config(population)))
     ((label, method),) = resolved.methods
     rng = np.random.default_rng(0)
     info = {"retain_acc": {"direction": "higher", "goals": ["untraining", "unlearning"], "notion": "utility", "needs_reference": False}}
     for seed in seeds:
+        ref_key = reference_key(resolved, seed)
         reference = ReferenceRecord(
-            reference_key=resolved.reference_key(seed), experiment="hand", kind="classification", goal="untraining", seed=seed,
-            seconds=1.0, metrics={"retain_acc": 1.0}, metric_info=info, config=resolved.reference_config(seed), version=__version__,
+            reference_key=ref_key, experiment="hand", kind="classification", goal="untraining", seed=seed, seconds=1.0,
+            metrics={"retain_acc": 1.0}, metric_info=info, config=reference_config(resolved, seed), version=__version__,
         )
         store.write_reference(reference, _outputs(rng, 0.0))
-        config = resolved.run_config(label, method, seed)
         record = RunRecord(
-            run_key=resolved.run_key(label, method, seed), experiment="hand", experiment_position=0, kind="classification",
-            method="Finetune", role="method", label=label, method_position=0, seed=seed, goal="untraining", seconds=0.1,
-            peak_memory_mib=None, metrics={"retain_acc": 1.0}, metric_info=info, diagnostics={}, config=config,
-            version=__version__, reference_key=resolved.reference_key(seed),
+            run_key=run_key(resolved, label, method, seed), experiment="hand", experiment_position=0, kind="classification",
+            method="Finetune", label=label, role="method", method_position=0, seed=seed, goal="untraining", seconds=0.1,
+            peak_memory_mib=None, metrics={"retain_acc": 1.0}, metric_info=info, diagnostics={},
+            config=run_config(resolved, label, method, seed), reference_key=ref_key, version=__version__,
         )
         store.write_run(record, _outputs(rng, 2.0))
-    store.save_experiment("hand", 0, _config(population), [resolved.run_key(label, method, seed) for seed in seeds])
+    store.save_experiment("hand", 0, _config(population), [run_key(resolved, label, method, seed) for seed in seeds])
     return store
 
 
@@ -263,7 +265,7 @@ def test_population_metrics_config_validation(tmp_path) -> None:
     assert "population metrics compare N unlearned with N reference models and need at least 2 seeds" in problems
     assert "unknown population metric 'f_score'; registered population metrics: challenge_score, forgetting_quality, klom, u_mia" in problems
     assert "population_metrics[2].split: must be one of" in problems
-    assert "population_metrics[3]: the 'heldout_forget' split exists only with a selector defining a forget distribution" in problems
+    assert "population_metrics[3]: split 'heldout_forget' is not among the per-example outputs this experiment stores" in problems
     assert "'klom' is listed twice" in problems
 
 

@@ -198,3 +198,22 @@ def test_the_migrated_fixture_reports_the_same_numbers(v0_copy, capsys) -> None:
     SQLiteStore(str(v0_copy)).migrate()
     assert main(["report", "--store", str(v0_copy), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == REPORT
+
+
+def test_values_an_interim_v0_store_already_has_are_kept(v0_copy) -> None:
+    """Stores written between the kind registry and schema 1 have the new columns at user_version 0: they are copied."""
+    with sqlite3.connect(v0_copy) as db:
+        for column, declaration in (("kind", "TEXT"), ("role", "TEXT"), ("reference_key", "TEXT"), ("peak_memory_mib", "REAL")):
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column} {declaration}")
+        db.execute("UPDATE runs SET kind = 'stored kind', role = 'method', reference_key = 'stored key', peak_memory_mib = 42.0")
+        db.execute("ALTER TABLE reference_runs ADD COLUMN experiment TEXT")
+        db.execute("ALTER TABLE reference_runs ADD COLUMN kind TEXT")
+        db.execute("UPDATE reference_runs SET experiment = 'stored experiment', kind = 'stored kind'")
+    db.close()
+    read = StoreReader(str(v0_copy))
+    runs, references = read.runs(), read.references()
+    assert {(r.kind, r.role, r.reference_key, r.peak_memory_mib) for r in runs} == {("stored kind", "method", "stored key", 42.0)}
+    assert {(r.experiment, r.kind) for r in references.values()} == {("stored experiment", "stored kind")}
+    store = SQLiteStore(str(v0_copy))
+    store.migrate()
+    assert store.runs() == runs and store.references() == references

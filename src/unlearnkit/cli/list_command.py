@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from unlearnkit.kinds.registry import KINDS as EXPERIMENT_KINDS
 from unlearnkit.data.registry import (
     DATASETS,
     INTERACTION_DATASETS,
@@ -22,6 +23,7 @@ from unlearnkit.params import constructor_parameters
 from unlearnkit.registry import Registry
 
 KINDS: dict[str, Registry[Any]] = {
+    "kinds": EXPERIMENT_KINDS,
     "methods": METHODS,
     "metrics": METRICS,
     "population_metrics": POPULATION_METRICS,

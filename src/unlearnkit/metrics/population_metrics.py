@@ -14,9 +14,9 @@ The formulas are the pure functions of :mod:`.population` and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -72,6 +72,13 @@ class Population:
 
 
 Statistic = Callable[[np.ndarray], float]
+
+
+def population_label(name: str, params: Mapping[str, Any]) -> str:
+    """Column name of a population metric: its name, plus the parameters given, e.g. ``klom[split=test]``."""
+    if not params:
+        return name
+    return f"{name}[{','.join(f'{k}={v}' for k, v in sorted(params.items()))}]"
 
 
 def mean(values: np.ndarray) -> float:

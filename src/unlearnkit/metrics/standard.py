@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from unlearnkit.errors import MissingReferenceError
 from unlearnkit.metrics import functional as fn
 from unlearnkit.metrics.base import EvalContext, Metric
 from unlearnkit.params import Interval
@@ -178,3 +179,15 @@ class Speedup(Metric):
     def compute(self, ctx: EvalContext) -> float:
         _, reference_seconds = ctx.require_reference("speedup")
         return fn.speedup(reference_seconds, ctx.seconds)
+
+
+class PeakMemory(Metric):
+    description = "extra peak resident memory of the unlearning call, MiB (kernel VmHWM reset at the start; Linux)"
+    direction = "lower"
+    notion = "efficiency"
+    task_kinds = frozenset({"classification", "recommendation"})
+
+    def compute(self, ctx: EvalContext) -> float:
+        if ctx.peak_memory_mib is None:
+            raise MissingReferenceError("peak memory is read from /proc/self (Linux); it was not measured on this platform")
+        return ctx.peak_memory_mib

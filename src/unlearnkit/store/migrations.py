@@ -1,8 +1,9 @@
 """Forward migrations between schema versions, and reading an older store without changing it.
 
 A migration upgrades one version to the next by rebuilding the tables whose
-columns changed: every rebuilt table has a ``SELECT`` over the older table
-that yields the newer table's columns. The same ``SELECT`` serves twice:
+columns changed: a ``SELECT`` over the older table yields the newer table's
+columns (copied, or derived by SQL expressions). The same ``SELECT`` serves
+twice:
 
 * opened for writing, a store is migrated on disk: every step, in order, in
   one transaction (a failure leaves the file as it was);
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from unlearnkit.store.schema import SCHEMA_VERSION, TABLES
+from unlearnkit.store.schema import SCHEMA_VERSION, TABLES, Table
 
 # -- version 0 -> 1 -----------------------------------------------------------
 # Version 0: the layout before `PRAGMA user_version` was set (the same eight
@@ -73,46 +74,62 @@ def v0_peak_memory(diagnostics_json: str) -> float | None:
 
 @dataclass(frozen=True)
 class Migration:
-    """Upgrades a store of version ``source`` to ``source + 1``."""
+    """Upgrades a store of version ``source`` to ``source + 1`` by rebuilding the tables whose layout changed."""
 
     source: int
     source_tables: tuple[str, ...]  # the tables every store of version ``source`` has
-    # table -> SELECT yielding the new table's columns; "{source}" names the older table.
-    rebuilt: dict[str, str]
-    # SQL functions the SELECTs call: name -> (number of arguments, function)
+    # The rebuilt tables in their version ``source + 1`` layout. (While that is the current version
+    # these are schema.TABLES' entries; a later layout change must freeze a copy here.)
+    targets: tuple[Table, ...]
+    # table -> {new column: SQL expression over the older table's columns}. Every other column is
+    # copied by name, and so is a new column that the older table already has.
+    derived: dict[str, dict[str, str]]
+    # SQL functions the expressions call: name -> (number of arguments, function)
     functions: dict[str, tuple[int, Callable[..., Any]]] = field(default_factory=dict)
 
     def register(self, connection: sqlite3.Connection) -> None:
         for name, (n_args, function) in self.functions.items():
             connection.create_function(name, n_args, function, deterministic=True)
 
+    def select(self, connection: sqlite3.Connection, target: Table, source: str) -> str:
+        """The SELECT turning the rows of ``source`` (a table or view) into rows of ``target``."""
+        present = {column[0] for column in connection.execute(f"SELECT * FROM {source} LIMIT 0").description}
+        derived = self.derived.get(target.name, {})
+        parts = [
+            column if column in present or column not in derived else f"{derived[column]} AS {column}" for column in target.column_names
+        ]
+        return f"SELECT {', '.join(parts)} FROM {source}"
+
     def apply(self, connection: sqlite3.Connection) -> None:
         """Rebuild each changed table (inside the caller's transaction, with foreign keys off)."""
         self.register(connection)
-        for table, select in self.rebuilt.items():
-            new = f"{table}__migrating"
-            columns = ", ".join(TABLES[table].column_names)
-            connection.execute(TABLES[table].create_sql(new))
-            connection.execute(f"INSERT INTO {new} ({columns}) {select.format(source='main.' + table)}")
-            connection.execute(f"DROP TABLE {table}")
-            connection.execute(f"ALTER TABLE {new} RENAME TO {table}")
+        for target in self.targets:
+            new = f"{target.name}__migrating"
+            connection.execute(target.create_sql(new))
+            select = self.select(connection, target, f"main.{target.name}")
+            connection.execute(f"INSERT INTO {new} ({', '.join(target.column_names)}) {select}")
+            connection.execute(f"DROP TABLE {target.name}")
+            connection.execute(f"ALTER TABLE {new} RENAME TO {target.name}")
         connection.execute(f"PRAGMA user_version = {self.source + 1}")
 
 
+# Stores written between the kind registry and schema 1 (user_version 0) already have
+# kind, role, reference_key and peak_memory_mib: those are copied, not derived.
 _V0_TO_V1 = Migration(
     source=0,
     source_tables=V0_TABLES,
-    rebuilt={
-        "runs": (
-            "SELECT run_key, experiment, experiment_position, unlearnkit_v0_kind(config) AS kind, method,"
-            " unlearnkit_v0_role(method) AS role, label, method_position, seed, goal, seconds,"
-            " unlearnkit_v0_peak_memory(diagnostics) AS peak_memory_mib, metrics, metric_info, diagnostics, config,"
-            " version, unlearnkit_v0_reference_key(config, seed, version) AS reference_key, created_at FROM {source}"
-        ),
-        "reference_runs": (
-            "SELECT reference_key, unlearnkit_v0_experiment(config) AS experiment, unlearnkit_v0_kind(config) AS kind,"
-            " goal, seed, seconds, metrics, metric_info, config, version, created_at FROM {source}"
-        ),
+    targets=(TABLES["runs"], TABLES["reference_runs"]),
+    derived={
+        "runs": {
+            "kind": "unlearnkit_v0_kind(config)",
+            "role": "unlearnkit_v0_role(method)",
+            "peak_memory_mib": "unlearnkit_v0_peak_memory(diagnostics)",
+            "reference_key": "unlearnkit_v0_reference_key(config, seed, version)",
+        },
+        "reference_runs": {
+            "experiment": "unlearnkit_v0_experiment(config)",
+            "kind": "unlearnkit_v0_kind(config)",
+        },
     },
     functions={
         "unlearnkit_v0_kind": (1, v0_kind),
@@ -148,9 +165,10 @@ def install_read_views(connection: sqlite3.Connection, version: int) -> None:
     current: dict[str, str] = {}  # table -> where its rows are read from so far
     for step in MIGRATIONS[version:SCHEMA_VERSION]:
         step.register(connection)
-        for table, select in step.rebuilt.items():
-            view = f"{table}__v{step.source + 1}"
-            connection.execute(f"CREATE TEMP VIEW {view} AS {select.format(source=current.get(table, 'main.' + table))}")
-            current[table] = f"temp.{view}"
+        for target in step.targets:
+            view = f"{target.name}__v{step.source + 1}"
+            select = step.select(connection, target, current.get(target.name, f"main.{target.name}"))
+            connection.execute(f"CREATE TEMP VIEW {view} AS {select}")
+            current[target.name] = f"temp.{view}"
     for table, source in current.items():
         connection.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {source}")

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
+# copy of the old table definitions in the previous migration's ``targets``.
 SCHEMA_VERSION = 1
 
 
