@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from unlearnkit.metrics.functional import avg_gap
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def main(store: str, experiment: str) -> None:

@@ -20,7 +20,7 @@ from unlearnkit.experiment.runner import Runner
 from unlearnkit.progress import RichProgress
 from unlearnkit.report.build import load_report
 from unlearnkit.report.markdown import to_markdown
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:

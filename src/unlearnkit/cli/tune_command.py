@@ -12,7 +12,7 @@ from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:

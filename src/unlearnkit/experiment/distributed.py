@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.runner import Runner, RunSummary
 from unlearnkit.kinds.schema import ExperimentFields
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def _run_unit(store_path: str, position: int, config: ExperimentFields, seed: int, threads: int) -> RunSummary:

@@ -24,7 +24,7 @@ from unlearnkit.experiment.memory import measure_peak_memory
 from unlearnkit.kinds.base import ExperimentKind, Prepared, ResolvedExperiment
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.progress import Progress
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 @dataclass(frozen=True, eq=False)

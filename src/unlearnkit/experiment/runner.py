@@ -33,7 +33,7 @@ from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.base import UnlearningMethod, UnlearnResult
 from unlearnkit.metrics.base import Metric
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
 
 
 @dataclass

@@ -33,7 +33,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.tables import ExperimentTable
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store import RunRecord, StoreReader
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -125,10 +125,10 @@ def _img(figure_uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{figure_uri}">'
 
 
-Section = Callable[[ExperimentTable, list[RunRecord], Report, SQLiteStore], str]
+Section = Callable[[ExperimentTable, list[RunRecord], Report, StoreReader], str]
 
 
-def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
     forgetting = "heldout_forget_acc" if table.goal == "unlearning" else "forget_acc"
     if "test_acc" in table.metrics and forgetting in table.metrics:
@@ -159,7 +159,7 @@ def _test_accuracy_per_class(out: dict[str, tuple[np.ndarray, np.ndarray]]) -> n
     return np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
 
 
-def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     by_label = _first_seed_runs(runs)
     first = next(iter(by_label.values()))
     key = first.reference_key
@@ -190,7 +190,7 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
 SECTIONS: list[Section] = [_summary_plots, _output_plots]
 
 
-def render_html(store: SQLiteStore, report: Report) -> str:
+def render_html(store: StoreReader, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(
         f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "

@@ -22,7 +22,7 @@ from unlearnkit.metrics.population_metrics import Population, PopulationMetric, 
 from unlearnkit.metrics.registry import POPULATION_METRICS
 from unlearnkit.report.goals import Ranking, goal_warnings, rank
 from unlearnkit.report.tables import REFERENCE_LABELS
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store import RunRecord, StoreReader
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_LEVEL = 0.95
@@ -100,7 +100,7 @@ def _configured_metrics(name: str, config: dict[str, Any]) -> list[tuple[str, Po
     return metrics
 
 
-def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[PopulationTable]:
+def population_tables(store: StoreReader, runs: list[RunRecord]) -> list[PopulationTable]:
     """One table per experiment among ``runs`` whose latest stored configuration declares population metrics."""
     configs = store.experiment_configs()
     experiments = list(dict.fromkeys(r.experiment for r in sorted(runs, key=lambda r: (r.experiment_position, r.experiment))))
@@ -115,7 +115,7 @@ def population_tables(store: SQLiteStore, runs: list[RunRecord]) -> list[Populat
 
 
 def _experiment_table(
-    store: SQLiteStore, name: str, config: dict[str, Any], metrics: list[tuple[str, PopulationMetric]], runs: list[RunRecord]
+    store: StoreReader, name: str, config: dict[str, Any], metrics: list[tuple[str, PopulationMetric]], runs: list[RunRecord]
 ) -> PopulationTable:
     """Populations of exactly the configuration's current runs, paired by seed with the references they were compared with."""
     references = store.references()

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord
+from unlearnkit.store import ReferenceRecord, RunRecord
 
 REFERENCE_LABELS = {
     "untraining": "reference (retrain on D∖S)",
