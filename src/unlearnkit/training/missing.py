@@ -23,7 +23,7 @@ def _refuse(method: str, recipe: str, field: str) -> NoReturn:
     raise MissingRecipeError(
         f"method {method!r} reads the training recipe ({field!r}) of the original model, and none was given: "
         f"pass recipe={recipe}(...) with the settings your model was trained with "
-        f"(CLI: --recipe {field}=...), or choose a method that does not retrain"
+        f"(CLI: --recipe {field}=...), or choose a method that does not read it"
     )
 
 
