@@ -21,6 +21,7 @@ import numpy as np
 
 from unlearnkit.kinds.base import StoredOutputs
 from unlearnkit.metrics import functional as fn
+from unlearnkit.metrics.attacks import loss_threshold_mia_auc
 
 SPLITS = ("forget", "retain", "validation")
 
@@ -36,5 +37,5 @@ def verification_metrics(outputs: StoredOutputs) -> dict[str, float]:
         metrics[f"{split}_accuracy"] = fn.accuracy(logits, labels)
         metrics[f"{split}_loss"] = float(losses[split].mean())
     if "forget" in losses and "validation" in losses:
-        metrics["mia_auc"] = fn.loss_threshold_auc(losses["forget"], losses["validation"])
+        metrics["mia_auc"] = loss_threshold_mia_auc(losses["forget"], losses["validation"])
     return metrics
