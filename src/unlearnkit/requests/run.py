@@ -31,6 +31,7 @@ def method_entry(adapter: RequestAdapter, method: str, params: dict[str, Any]) -
     """The validated method entry: a known method of the model's kind with valid hyper-parameters."""
     if not isinstance(method, str):
         raise InvalidParameterError(f"method: expected a registry name such as 'scrub'; got {type(method).__name__}")
+    METHODS[method]  # an unknown name raises, suggesting the closest one
     entry = MethodEntry(name=method, **params)
     problems = KINDS[adapter.kind_name].method_problems(entry, method)
     if problems:
