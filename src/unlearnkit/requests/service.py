@@ -97,8 +97,8 @@ def forget_from_files(
     unit_count = len(train[0])
     if isinstance(model, Recommender) and forget_unit == "users":
         unit_count = model.n_users
-    ids = check_ids(read_id_file(files.forget_ids), unit_count, files.forget_ids,
-                    what="user id" if forget_unit == "users" else "training index")
+    what = "user id" if forget_unit == "users" else "training index"
+    ids = check_ids(read_id_file(files.forget_ids, what=what), unit_count, files.forget_ids, what=what)
     adapter, plan = plan_request(
         model, train, ids, method=method, validation=validation, recipe=make_recipe(model, recipe),
         model_factory=None if isinstance(model, Recommender) else factory, forget_unit=forget_unit, seed=seed, params=params,
