@@ -276,3 +276,13 @@ def test_kill_9_leaves_no_partial_checkpoint_and_no_half_written_record(request_
             del sys.modules[name]
     assert main(r.args(out="again.safetensors")) == 0
     assert len(audit_records(r.store)) == len(records) + 1
+
+
+def test_an_older_store_reads_an_empty_audit_trail_without_being_changed(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "v0.sqlite"
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "store_v0.sqlite", copy)
+    digest = file_digest(str(copy))
+    assert audit_records(str(copy)) == []
+    assert file_digest(str(copy)) == digest

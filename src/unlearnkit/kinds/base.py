@@ -188,7 +188,10 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
         problems += component_problems(self.models, config.model, f"{where}.model")
         split_name = config.split.get("name")
         if split_name is not None and split_name not in self.splits:
-            problems.append(f"{where}.split.name: unknown split {split_name!r}; {self.name} splits: {', '.join(self.splits)}")
+            problems.append(
+                f"{where}.split.name: unknown split {split_name!r}{did_you_mean(split_name, self.splits)}; "
+                f"{self.name} splits: {', '.join(self.splits)}"
+            )
         else:
             split_class, split_params = self.split_class(config.split)
             problems += split_class.parameter_problems(split_params, f"{where}.split")
