@@ -46,13 +46,14 @@ from unlearnkit.registry import Registry
 
 DataT = TypeVar("DataT")
 OutputsT = TypeVar("OutputsT")
+LoadedT_co = TypeVar("LoadedT_co", covariant=True)  # a protocol's return-only type variable is covariant
 
 # split name -> (per-example logits (n, classes), labels (n,)): what the store keeps per model.
 StoredOutputs = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-class Loadable(Protocol[DataT]):
-    def load(self) -> DataT: ...
+class Loadable(Protocol[LoadedT_co]):
+    def load(self) -> LoadedT_co: ...
     def get_params(self) -> dict[str, Any]: ...
 
 
