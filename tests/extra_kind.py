@@ -230,7 +230,9 @@ class TabularKind(ExperimentKind[TabularData, TabularContext]):
     def outputs(self, model: nn.Module, prepared: Prepared[TabularData]) -> TabularContext:
         with torch.no_grad():
             index = {s: torch.as_tensor(getattr(prepared.split, s)) for s in SPLITS}
-            return TabularContext({s: model(prepared.data.x[i]) for s, i in index.items()}, {s: prepared.data.y[i] for s, i in index.items()})
+            return TabularContext(
+                {s: model(prepared.data.x[i]) for s, i in index.items()}, {s: prepared.data.y[i] for s, i in index.items()}
+            )
 
     def stored_outputs(self, outputs: TabularContext, prepared: Prepared[TabularData]) -> StoredOutputs:
         return {s: (outputs.logits[s].numpy(), outputs.labels[s].numpy()) for s in SPLITS}

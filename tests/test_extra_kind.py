@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from extra_kind import TabularAscent, TabularForgetAccuracy, TabularKind, TabularRetrain
 
+from extra_kind import TabularAscent, TabularForgetAccuracy, TabularKind, TabularRetrain
 from unlearnkit.cli.main import main
 from unlearnkit.kinds.registry import KINDS
 from unlearnkit.methods.registry import METHODS

@@ -231,11 +231,19 @@ def test_report_population_metrics_equal_the_direct_functions(tmp_path) -> None:
 
     f = forgetting_quality(u_conf, r_conf)
     assert row.values["forgetting_quality"].value == pytest.approx(f, abs=1e-12)
-    accuracy = lambda p, s: (p.logits[s].argmax(-1) == p.labels[s]).mean(1)
-    expected_score = challenge_score(f, accuracy(unlearned, "retain"), accuracy(reference, "retain"), accuracy(unlearned, "test"), accuracy(reference, "test"))
+    def accuracy(p, s):
+        return (p.logits[s].argmax(-1) == p.labels[s]).mean(1)
+
+    expected_score = challenge_score(
+        f, accuracy(unlearned, "retain"), accuracy(reference, "retain"), accuracy(unlearned, "test"), accuracy(reference, "test")
+    )
     assert row.values["challenge_score"].value == pytest.approx(expected_score, abs=1e-12)
     assert row.values["klom"].value == pytest.approx(klom(margins(u_logits, labels), margins(r_logits, labels), percentile=95.0))
-    retain_klom = klom(margins(unlearned.logits["retain"], unlearned.labels["retain"]), margins(reference.logits["retain"], reference.labels["retain"]), percentile=50.0)
+    retain_klom = klom(
+        margins(unlearned.logits["retain"], unlearned.labels["retain"]),
+        margins(reference.logits["retain"], reference.labels["retain"]),
+        percentile=50.0,
+    )
     assert row.values["klom[percentile=50.0,split=retain]"].value == pytest.approx(retain_klom)
     assert row.values["u_mia"].value == pytest.approx(u_mia(u_conf, r_conf).mean)
     for value in row.values.values():
@@ -256,14 +264,20 @@ def test_population_metrics_need_two_seeds_with_stored_outputs(tmp_path) -> None
 def test_population_metrics_config_validation(tmp_path) -> None:
     text = EXPERIMENT.format(name="x", goal="untraining", population='["klom", "f_score", { name = "u_mia", split = "nowhere" }, "klom"]')
     path = tmp_path / "bad.toml"
-    path.write_text(text.replace("seeds = [0, 1]", "seeds = [0]").replace('"group_samples", groups = [2], fraction = 0.5', '"random", count = 2').replace(
-        '{ name = "u_mia", split = "nowhere" }', '{ name = "u_mia", split = "nowhere" }, { name = "klom", split = "heldout_forget" }'
-    ))
+    path.write_text(
+        text.replace("seeds = [0, 1]", "seeds = [0]")
+        .replace('"group_samples", groups = [2], fraction = 0.5', '"random", count = 2')
+        .replace(
+            '{ name = "u_mia", split = "nowhere" }', '{ name = "u_mia", split = "nowhere" }, { name = "klom", split = "heldout_forget" }'
+        )
+    )
     with pytest.raises(ConfigError) as error:
         load_config(str(path))
     problems = "\n".join(error.value.problems)
     assert "population metrics compare N unlearned with N reference models and need at least 2 seeds" in problems
-    assert "unknown population metric 'f_score'; registered population metrics: challenge_score, forgetting_quality, klom, u_mia" in problems
+    assert "unknown population metric 'f_score'; registered population metrics: challenge_score, forgetting_quality, klom, u_mia" in (
+        problems
+    )
     assert "population_metrics[2].split: must be one of" in problems
     assert "population_metrics[3]: split 'heldout_forget' is not among the per-example outputs this experiment stores" in problems
     assert "'klom' is listed twice" in problems
@@ -272,14 +286,17 @@ def test_population_metrics_config_validation(tmp_path) -> None:
 # --------------------------------------------------------------------------- goal rules on constructed tables
 
 def _table(goal: str) -> ExperimentTable:
+    both = ["untraining", "unlearning"]
     info = {
         "forget_acc": {"direction": "reference", "goals": ["untraining"], "notion": "untraining", "needs_reference": False},
-        "heldout_forget_acc": {"direction": "reference", "goals": ["untraining", "unlearning"], "notion": "unlearning", "needs_reference": False},
-        "zrf": {"direction": "lower", "goals": ["untraining", "unlearning"], "notion": "unlearning", "needs_reference": False},
+        "heldout_forget_acc": {"direction": "reference", "goals": both, "notion": "unlearning", "needs_reference": False},
+        "zrf": {"direction": "lower", "goals": both, "notion": "unlearning", "needs_reference": False},
     }
     metrics = list(info)
     rows = [
-        MethodRow("reference", "Reference", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.0, "zrf": 0.5}, dict.fromkeys(metrics, 0.0), True),
+        MethodRow(
+            "reference", "Reference", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.0, "zrf": 0.5}, dict.fromkeys(metrics, 0.0), True
+        ),
         MethodRow("close_to_retrain", "A", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.8, "zrf": 0.4}, dict.fromkeys(metrics, 0.0)),
         MethodRow("erases_class", "B", [0, 1], {"forget_acc": 0.0, "heldout_forget_acc": 0.05, "zrf": 0.1}, dict.fromkeys(metrics, 0.0)),
     ]

@@ -123,7 +123,8 @@ def test_malformed_recommendation_config_lists_every_problem_and_writes_nothing(
     assert main(["run", write(tmp_path, BAD), "--store", str(store)]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert "experiment[0].seeds" in err and "experiment[1].kind: unknown experiment kind 'ranking'" in err
-    assert main(["run", write(tmp_path, BAD.replace("[0, 0]", "[0]").split("[[experiment]]\nkind = \"ranking\"")[0]), "--store", str(store)]) == 2
+    first_only = BAD.replace("[0, 0]", "[0]").split("[[experiment]]\nkind = \"ranking\"")[0]
+    assert main(["run", write(tmp_path, first_only), "--store", str(store)]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     for expected in [
         "experiment[0].dataset.treshold: unknown parameter",

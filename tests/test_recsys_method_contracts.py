@@ -6,9 +6,9 @@ from functools import cache
 
 import pytest
 import torch
-from conftest import parameter_digest
-from recsys_support import empty_forget, make_rec_task, tiny_original
 
+from conftest import parameter_digest
+from recsys_support import make_rec_task, tiny_original
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods import METHODS
 from unlearnkit.methods.recsys import RecommendationMethod

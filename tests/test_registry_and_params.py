@@ -53,7 +53,7 @@ def test_validate_params_raises_value_and_type_error_compatible() -> None:
     with pytest.raises(TypeError):
         _Example(lr=float("nan")).validate_params()
     with pytest.raises(InvalidParameterError):
-        _Example(mode=True).validate_params()  # type: ignore[arg-type]
+        _Example(mode=True).validate_params()  # type: ignore[arg-type]  # a bool where a string is declared is the point
 
 
 def test_interval_rejects_bool_and_wrong_kind() -> None:

@@ -82,7 +82,7 @@ def test_every_metric_of_a_kind_computes_on_its_toy_case(kind_name: str) -> None
     reference = Evaluated(retrained, kind.outputs(retrained, prepared), 2.0, 1.0)
     for name in METRICS:
         cls = METRICS[name]
-        if kind_name not in cls.task_kinds or "heldout_forget" in cls.requires_splits and prepared.split.heldout_forget is None:
+        if kind_name not in cls.task_kinds or ("heldout_forget" in cls.requires_splits and prepared.split.heldout_forget is None):
             continue
         value = cls().compute(kind.metric_context(prepared, original, reference, original, 0))
         assert isinstance(value, float) and not math.isnan(value), f"{name} on {kind_name}: {value!r}"
@@ -108,7 +108,11 @@ EXPECTED_FAILURES = {
 METHOD_CHECKS = [
     pytest.param(
         check, id=f"{name}:{check_name}",
-        marks=[pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[(name, check_name)])] if (name, check_name) in EXPECTED_FAILURES else [],
+        marks=(
+            [pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[(name, check_name)])]
+            if (name, check_name) in EXPECTED_FAILURES
+            else []
+        ),
     )
     for name in METHODS
     for check_name, check in method_checks(METHODS[name])

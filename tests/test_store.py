@@ -172,7 +172,7 @@ def test_a_failed_replacement_keeps_the_earlier_run(tmp_path) -> None:
     store = SQLiteStore(str(tmp_path / "s.sqlite"))
     store.write_run(_run(), _outputs(1))
     with pytest.raises(sqlite3.IntegrityError):
-        store.write_run(_run(seconds=9.0), {**_outputs(2), None: _outputs(3)["forget"]})  # type: ignore[arg-type]
+        store.write_run(_run(seconds=9.0), {**_outputs(2), None: _outputs(3)["forget"]})  # type: ignore[arg-type]  # the None split fails mid-write
     assert store.runs() == [_run()]
     assert _same_outputs(store.outputs("run-a"), _outputs(1))
 
@@ -343,7 +343,8 @@ def test_a_read_only_folder_or_file_is_refused_for_writing(tmp_path) -> None:
     with _read_only(folder):
         with pytest.raises(StoreError, match=f"^store {folder / 's.sqlite'}: cannot be created: the folder {folder} is not writable"):
             SQLiteStore(str(folder / "s.sqlite"))
-        with pytest.raises(StoreError, match=f"^store {folder / 'sub' / 's.sqlite'}: cannot be created: the folder {folder} is not writable"):
+        nested = folder / "sub" / "s.sqlite"
+        with pytest.raises(StoreError, match=f"^store {nested}: cannot be created: the folder {folder} is not writable"):
             SQLiteStore(str(folder / "sub" / "s.sqlite"))
     path = tmp_path / "s.sqlite"
     _store_with_everything(path)

@@ -115,7 +115,10 @@ def test_a_migrated_store_has_the_layout_of_a_new_one(v0_copy, tmp_path) -> None
 
     def layout(path: Path) -> dict[str, Any]:
         with sqlite3.connect(path) as db:
-            shape = {t: (db.execute(f"PRAGMA table_info({t})").fetchall(), db.execute(f"PRAGMA foreign_key_list({t})").fetchall()) for t in TABLES}
+            shape = {
+                t: (db.execute(f"PRAGMA table_info({t})").fetchall(), db.execute(f"PRAGMA foreign_key_list({t})").fetchall())
+                for t in TABLES
+            }
         db.close()
         return shape
 

@@ -43,12 +43,10 @@ class Interval:
             return False
         if isinstance(value, float) and not math.isfinite(value):
             return False
-        if self.low is not None:
-            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
-                return False
-        if self.high is not None:
-            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
-                return False
+        if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
+            return False
+        if self.high is not None and (value > self.high or (value == self.high and self.closed in ("left", "neither"))):
+            return False
         return True
 
     def describe(self) -> str:
@@ -141,7 +139,7 @@ class NoneOr:
         return self.inner.invalid_example()
 
 
-def constructor_parameters(cls: type) -> list[str]:
+def constructor_parameters(cls: type[object]) -> list[str]:
     """Names of the keyword parameters of ``cls.__init__`` (excluding ``self``)."""
     signature = inspect.signature(cls.__init__)
     return [

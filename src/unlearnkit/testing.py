@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -213,16 +213,16 @@ def check_own_original_round_trip(cls: type[UnlearningMethod], kind: str) -> Non
 
 def method_checks(cls: type[UnlearningMethod]) -> Iterator[tuple[str, Check]]:
     """Every contract check that applies to ``cls``, as (name, zero-argument callable)."""
-    yield "declaration", lambda: check_declaration(cls)
-    yield "parameter_validation", lambda: check_parameter_validation(cls)
+    yield "declaration", partial(check_declaration, cls)
+    yield "parameter_validation", partial(check_parameter_validation, cls)
     for kind in sorted(cls.task_kinds):
-        yield f"untouched_input[{kind}]", lambda kind=kind: check_untouched_input(cls, kind)
-        yield f"seeded_determinism[{kind}]", lambda kind=kind: check_seeded_determinism(cls, kind)
-        yield f"empty_forget[{kind}]", lambda kind=kind: check_empty_forget(cls, kind)
+        yield f"untouched_input[{kind}]", partial(check_untouched_input, cls, kind)
+        yield f"seeded_determinism[{kind}]", partial(check_seeded_determinism, cls, kind)
+        yield f"empty_forget[{kind}]", partial(check_empty_forget, cls, kind)
         if cls.original == "own":
-            yield f"own_original_round_trip[{kind}]", lambda kind=kind: check_own_original_round_trip(cls, kind)
+            yield f"own_original_round_trip[{kind}]", partial(check_own_original_round_trip, cls, kind)
     for other in sorted(set(KINDS) - set(cls.task_kinds)):
-        yield f"refuses_other_kinds[{other}]", lambda other=other: check_refuses_other_kinds(cls, other)
+        yield f"refuses_other_kinds[{other}]", partial(check_refuses_other_kinds, cls, other)
 
 
 def check_method(cls: type[UnlearningMethod]) -> None:

@@ -13,7 +13,7 @@ from unlearnkit.catalog import REGISTRIES
 from unlearnkit.params import constructor_parameters
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("list", help="list registered components")
     parser.add_argument("kind", nargs="?", choices=sorted(REGISTRIES), help="one kind (default: all)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -18,7 +18,7 @@ from unlearnkit.report.tables import to_records
 from unlearnkit.store import StoreReader
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("report", help="summarise the runs in a store")
     parser.add_argument("--store", default=default_store, help=f"SQLite store (default {default_store})")
     parser.add_argument("--format", choices=["md", "json", "html"], default="md")

@@ -15,7 +15,7 @@ from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
 from unlearnkit.store import SQLiteStore
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("tune", help="select method hyper-parameters without test data")
     parser.add_argument("config", help="path to the TOML configuration")
     parser.add_argument("--store", default=default_store, help="store whose model cache is used")

@@ -60,7 +60,9 @@ class Plan:
         return self.resolved.name
 
     def run_keys(self) -> list[str]:
-        return [run_key(self.resolved, label, method, seed) for seed in self.resolved.config.seeds for label, method in self.resolved.methods]
+        return [
+            run_key(self.resolved, label, method, seed) for seed in self.resolved.config.seeds for label, method in self.resolved.methods
+        ]
 
 
 def metric_info(metrics: Sequence[tuple[str, Metric]]) -> dict[str, dict[str, Any]]:
@@ -166,7 +168,7 @@ class Runner:
         if not self.store.has_reference(ref_key):
             # The reference scored against itself: the target values the report compares methods with.
             ctx = kind.metric_context(plan.prepared, reference, reference, original, seed)
-            record = ReferenceRecord(
+            reference_record = ReferenceRecord(
                 reference_key=ref_key,
                 experiment=plan.name,
                 kind=kind.name,
@@ -178,7 +180,7 @@ class Runner:
                 config=reference_config(resolved, seed),
                 version=__version__,
             )
-            self.store.write_reference(record, kind.stored_outputs(reference.outputs, plan.prepared))
+            self.store.write_reference(reference_record, kind.stored_outputs(reference.outputs, plan.prepared))
         for method_position, label, method in pending:
             evaluated, diagnostics = self.unlearn(plan, method, original, seed)
             ctx = kind.metric_context(plan.prepared, evaluated, reference, original, seed)

@@ -41,7 +41,7 @@ def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[st
     """
     base = method.get_params()
     space = type(method).search_space
-    grid = [{**base, **dict(zip(space, values))} for values in itertools.product(*space.values())]
+    grid = [{**base, **dict(zip(space, values, strict=True))} for values in itertools.product(*space.values())]
     if len(grid) > budget - 1:
         order = np.random.default_rng(seed).permutation(len(grid))[: budget - 1]
         grid = [grid[i] for i in sorted(order)]
@@ -162,7 +162,7 @@ def tune_experiment(
                 gap, seconds, note = _stored_or_scored(runner, setting, label, method, params)
                 scores.append((gap, seconds))
                 notes.append(note)
-            gaps, times = zip(*scores)
+            gaps, times = zip(*scores, strict=True)
             gap = float(np.mean(gaps)) if all(np.isfinite(gaps)) else float("inf")
             seconds = float(np.mean(times)) if np.isfinite(gap) else float("inf")
             tuning.trials.append((params, gap, seconds))

@@ -47,13 +47,16 @@ from unlearnkit.registry import Registry, did_you_mean
 
 DataT = TypeVar("DataT")
 OutputsT = TypeVar("OutputsT")
+LoadedT_co = TypeVar("LoadedT_co", covariant=True)  # a protocol's return-only type variable is covariant
 
 # split name -> (per-example logits (n, classes), labels (n,)): what the store keeps per model.
 StoredOutputs = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-class Loadable(Protocol[DataT]):
-    def load(self) -> DataT: ...
+class Loadable(Protocol[LoadedT_co]):
+    """A dataset source: its parameters and the data they load."""
+
+    def load(self) -> LoadedT_co: ...
     def get_params(self) -> dict[str, Any]: ...
 
 
@@ -68,7 +71,7 @@ class ResolvedExperiment:
     """An experiment's components, built once from its validated configuration."""
 
     config: ExperimentFields
-    dataset: Any  # the kind's dataset source (``load()`` -> the kind's data)
+    dataset: Loadable[Any]  # the kind's dataset source
     selector: Any  # the kind's forget selector
     split_spec: Any
     model_builder: Any

@@ -149,7 +149,7 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         state: Mapping[str, torch.Tensor],
     ) -> nn.Module:
         # The generator only fills parameters that load_state_dict overwrites.
-        model = resolved.model_builder.build(prepared.data.meta, torch.Generator().manual_seed(0))
+        model: nn.Module = resolved.model_builder.build(prepared.data.meta, torch.Generator().manual_seed(0))
         model.load_state_dict(state)
         model.eval()
         return model

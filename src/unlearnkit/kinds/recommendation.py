@@ -32,6 +32,7 @@ from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.recsys.task import RecommendationTask
 from unlearnkit.metrics import recsys as fn
 from unlearnkit.metrics.recsys_metrics import SCORED_SPLITS, RecEvalContext, RecOutputs
+from unlearnkit.models.recsys import Recommender
 from unlearnkit.models.registry import RECOMMENDERS
 from unlearnkit.params import Configurable
 from unlearnkit.progress import Progress
@@ -119,7 +120,7 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
         self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData], rows: np.ndarray,
         state: Mapping[str, torch.Tensor],
     ) -> nn.Module:
-        model = resolved.model_builder.build(prepared.data.meta, torch.Generator().manual_seed(0))
+        model: Recommender = resolved.model_builder.build(prepared.data.meta, torch.Generator().manual_seed(0))
         model.load_state_dict(state)
         # The propagation graph is not a parameter: it is rebuilt from the training rows.
         model.condition_on(prepared.data, rows)

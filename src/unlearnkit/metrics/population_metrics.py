@@ -58,7 +58,8 @@ class Population:
 
     @property
     def n_models(self) -> int:
-        return next(iter(self.logits.values())).shape[0]
+        n: int = next(iter(self.logits.values())).shape[0]
+        return n
 
     def require(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in self.logits:
@@ -68,7 +69,8 @@ class Population:
     def accuracies(self, split: str) -> np.ndarray:
         """Accuracy of each model on ``split``."""
         logits, labels = self.require(split)
-        return (logits.argmax(-1) == labels[None, :]).mean(1)
+        accuracy: np.ndarray = (logits.argmax(-1) == labels[None, :]).mean(1)
+        return accuracy
 
 
 Statistic = Callable[[np.ndarray], float]

@@ -70,7 +70,8 @@ def loss_mia(ctx: EvalContext) -> float:
             fn.per_example_loss(out.logits[unseen], out.labels[unseen]),
             seed=ctx.seed,
         )
-    return ctx.memo["mia_loss"]
+    auc: float = ctx.memo["mia_loss"]
+    return auc
 
 
 class LossMIA(Metric):
@@ -122,7 +123,8 @@ def svc_mia_efficacy(ctx: EvalContext) -> float:
             fn.true_class_confidence(out.logits["test"], out.labels["test"]),
             fn.true_class_confidence(out.logits["forget"], out.labels["forget"]),
         )
-    return ctx.memo["mia_efficacy"]
+    efficacy: float = ctx.memo["mia_efficacy"]
+    return efficacy
 
 
 class MIAEfficacy(Metric):

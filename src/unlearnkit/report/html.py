@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ ul.rankings li { margin: 2px 0; }
 _OFFGOAL = ' class="offgoal"'
 
 
-def _header_cells(metrics: list[str], info: dict[str, dict], warnings: dict[str, str]) -> str:
+def _header_cells(metrics: list[str], info: dict[str, dict[str, Any]], warnings: dict[str, str]) -> str:
     cells = []
     for m in metrics:
         arrow = ARROWS.get(info.get(m, {}).get("direction", ""), "")

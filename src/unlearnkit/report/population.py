@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.metrics.population import bootstrap_ci
 from unlearnkit.metrics.population_metrics import Population, PopulationMetric, population_label
