@@ -103,7 +103,8 @@ def test_a_user_file_forgets_every_training_row_of_those_users(tmp_path: Path) -
 
 
 def test_unknown_split_names_and_bad_split_files_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"split.name: unknown split 'fiel' \(did you mean 'file'\?\); classification splits: file, random"):
+    unknown = r"split.name: unknown split 'fiel' \(did you mean 'file'\?\); classification splits: file, random"
+    with pytest.raises(ConfigError, match=unknown):
         parse_experiments({"experiment": [toy("classification", split={"name": "fiel"})]}, "test.toml")
     with pytest.raises(ConfigError, match=r"split.test_fraction: unknown parameter of SplitFile"):
         parse_experiments({"experiment": [toy("classification", split={"name": "file", "test_fraction": 0.2})]}, "test.toml")

@@ -231,7 +231,8 @@ def test_split_recipe_builds_a_valid_split_of_its_kinds_data(registry: str, name
         n = len(default[0]) if isinstance(default, tuple) else len(data)
         if n != len(data):  # a re-indexing recipe: keep the loaded rows instead
             order = np.random.default_rng(0).permutation(len(data))
-            parts = {"train": order[: len(data) // 2], "validation": order[len(data) // 2 : 3 * len(data) // 4], "test": order[3 * len(data) // 4 :]}
+            half, three_quarters = len(data) // 2, 3 * len(data) // 4
+            parts = {"train": order[:half], "validation": order[half:three_quarters], "test": order[three_quarters:]}
         else:
             parts = {"train": split.train, "validation": split.validation, "test": split.test}
         np.savez(tmp_path / "split.npz", **parts)

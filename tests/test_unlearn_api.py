@@ -118,12 +118,12 @@ def test_structure_methods_name_what_they_need_and_work_on_a_classifier(setting)
 def test_fresh_copies_without_a_factory_need_reinitialisable_layers() -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    with pytest.raises(ModelStructureError, match="PReLU.*model_factory="):
+    with pytest.raises(ModelStructureError, match=r"PReLU.*model_factory="):
         unlearnkit.unlearn(model, (x, y), [0], method="retrain", recipe=TrainSpec(epochs=1))
     rebuilt = unlearnkit.unlearn(model, (x, y), [0], method="retrain", recipe=TrainSpec(epochs=1),
                                  model_factory=lambda: nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2)))
     assert isinstance(rebuilt.model, nn.Sequential)
-    with pytest.raises(InvalidParameterError, match="another architecture"):
+    with pytest.raises(InvalidParameterError, match=r"another architecture"):
         unlearnkit.unlearn(model, (x, y), [0], method="retrain", recipe=TrainSpec(epochs=1), model_factory=lambda: nn.Linear(3, 2))
 
 
@@ -131,7 +131,7 @@ def test_methods_that_read_the_recipe_say_so(setting) -> None:
     model, train, validation, forget = setting
     with pytest.raises(MissingRecipeError, match=r"'retrain' reads the training recipe.*recipe=unlearnkit.training.TrainSpec"):
         unlearnkit.unlearn(model, train, forget, method="retrain", validation=validation)
-    with pytest.raises(InvalidParameterError, match="recipe: a classifier's recipe is an unlearnkit.training.TrainSpec"):
+    with pytest.raises(InvalidParameterError, match=r"recipe: a classifier's recipe is an unlearnkit\.training\.TrainSpec"):
         unlearnkit.unlearn(model, train, forget, method="retrain", recipe={"epochs": 3})
 
 
@@ -149,13 +149,13 @@ def test_methods_that_read_the_recipe_say_so(setting) -> None:
     ],
 )
 def test_bad_forget_ids_are_refused(setting, ids, message) -> None:
-    model, train, validation, _ = setting
+    model, train, _validation, _ = setting
     with pytest.raises(InvalidParameterError, match=message):
         unlearnkit.unlearn(model, train, ids, method="finetune")
 
 
 def test_bad_methods_and_parameters_are_refused_before_any_work(setting) -> None:
-    model, train, validation, forget = setting
+    model, train, _validation, forget = setting
     with pytest.raises(UnknownNameError, match=r"unknown method 'scrubb' \(did you mean 'scrub'\?\)"):
         unlearnkit.unlearn(model, train, forget, method="scrubb")
     with pytest.raises(InvalidParameterError, match=r"scrub.alpah: unknown parameter of Scrub; allowed: .* \(did you mean 'alpha'\?\)"):

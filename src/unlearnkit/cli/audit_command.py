@@ -18,7 +18,7 @@ from unlearnkit.data.ids import file_digest
 from unlearnkit.store.audit import AuditRecord, audit_record, audit_records
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("audit", help="list, show and verify recorded deletion requests")
     actions = parser.add_subparsers(dest="audit_action", required=True)
     listing = actions.add_parser("list", help="every recorded request, oldest first")

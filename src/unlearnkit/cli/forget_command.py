@@ -23,7 +23,7 @@ from unlearnkit.requests.service import RequestFiles, forget_from_files
 from unlearnkit.store.audit import AuditRecord
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser(
         "forget", help="remove training examples from a model of your own and record the request",
         description="Remove training examples from a model of your own; write the new checkpoint and an audit record.",

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from unlearnkit import __version__
 from unlearnkit.cli import audit_command, forget_command, list_command, report_command, run_command, tune_command
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.version import __version__
 
 DEFAULT_STORE = ".unlearnkit/store.sqlite"
 

@@ -54,7 +54,9 @@ class ClassificationData:
     def __post_init__(self) -> None:
         n = self.x.shape[0]
         if self.x.ndim < 2 or self.x.dtype != torch.float32:
-            raise ValueError(f"{self.name}: x must be float32 (N, ...) with at least one value per example; got {self.x.dtype} {tuple(self.x.shape)}")
+            raise ValueError(
+                f"{self.name}: x must be float32 (N, ...) with at least one value per example; got {self.x.dtype} {tuple(self.x.shape)}"
+            )
         if self.y.shape != (n,) or self.groups.shape != (n,):
             raise ValueError(f"{self.name}: y and groups must have shape ({n},)")
         if self.y.dtype != torch.int64 or self.groups.dtype != torch.int64:

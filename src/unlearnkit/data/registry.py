@@ -16,6 +16,7 @@ from unlearnkit.data.recsys.sources import (
     MovieLens100k,
     SyntheticInteractions,
 )
+from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 from unlearnkit.data.selectors import (
     ForgetSelector,
     GroupSamples,
@@ -24,7 +25,6 @@ from unlearnkit.data.selectors import (
     WholeClasses,
     WholeGroups,
 )
-from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 from unlearnkit.data.sources.base import DatasetSource
 from unlearnkit.data.sources.digits import Digits
 from unlearnkit.data.sources.fashion_mnist import FashionMnist

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearnkit import __version__
 from unlearnkit.experiment.keys import rows_hash, stable_hash
 from unlearnkit.experiment.memory import measure_peak_memory
 from unlearnkit.kinds.base import ExperimentKind, Prepared, ResolvedExperiment
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.progress import Progress
 from unlearnkit.store import SQLiteStore
+from unlearnkit.version import __version__
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 
-from unlearnkit import __version__
 from unlearnkit.experiment.keys import derive_seed, reference_config, reference_key, run_config, run_key, stable_hash
 from unlearnkit.experiment.memory import measure_peak_memory
 from unlearnkit.experiment.model_cache import ModelCache, TrainedModel
@@ -34,6 +33,7 @@ from unlearnkit.methods.base import UnlearningMethod, UnlearnResult
 from unlearnkit.metrics.base import Metric
 from unlearnkit.progress import Progress, SilentProgress
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.version import __version__
 
 
 @dataclass

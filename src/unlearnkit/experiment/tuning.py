@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit import __version__
 from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.keys import derive_seed, stable_hash
 from unlearnkit.experiment.model_cache import ModelCache
@@ -28,6 +27,7 @@ from unlearnkit.experiment.runner import Plan, Runner
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.progress import Progress
+from unlearnkit.version import __version__
 
 
 def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:

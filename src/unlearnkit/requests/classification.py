@@ -71,7 +71,9 @@ class ClassificationRequests(RequestAdapter):
             raise InvalidParameterError(f"forget_unit: a classifier forgets training examples ('rows'); got {forget_unit!r}")
         devices = {p.device.type for p in model.parameters()}
         if devices - {"cpu"}:
-            raise InvalidParameterError(f"the model must be on the CPU (unlearnkit computes on the CPU); its parameters are on {sorted(devices)}")
+            raise InvalidParameterError(
+                f"the model must be on the CPU (unlearnkit computes on the CPU); its parameters are on {sorted(devices)}"
+            )
         x, y = classification_tensors(train_data, "train_data")
         n_train = len(y)
         if validation is not None:

@@ -179,8 +179,8 @@ def install_read_views(connection: sqlite3.Connection, version: int) -> None:
             select = step.select(connection, target, current.get(target.name, f"main.{target.name}"))
             connection.execute(f"CREATE TEMP VIEW {view} AS {select}")
             current[target.name] = f"temp.{view}"
-        for table in step.new_tables:
+        for added in step.new_tables:
             # Empty, in the connection's temporary schema: the file is not touched.
-            connection.execute(table.create_sql(f"temp.{table.name}"))
+            connection.execute(added.create_sql(f"temp.{added.name}"))
     for table, source in current.items():
         connection.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {source}")
