@@ -286,3 +286,40 @@ def test_an_older_store_reads_an_empty_audit_trail_without_being_changed(tmp_pat
     digest = file_digest(str(copy))
     assert audit_records(str(copy)) == []
     assert file_digest(str(copy)) == digest
+
+
+RECOMMENDER_FACTORY = '''
+from unlearnkit.models.recsys.embedding import Recommender
+
+
+def build():
+    return Recommender(12, 9, dim=4, layers=0)
+'''
+
+
+def test_forget_on_a_recommender_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    module = f"own_recommender_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(RECOMMENDER_FACTORY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rng = np.random.default_rng(0)
+    user, item = rng.integers(0, 12, 150), rng.integers(0, 9, 150)
+    label = (rng.random(150) < 0.5).astype(np.int64)
+    np.savez("train.npz", user=user[:110], item=item[:110], label=label[:110])
+    np.savez("val.npz", user=user[110:], item=item[110:], label=label[110:])
+    model = __import__(module).build()
+    with torch.no_grad():
+        model.user_embedding.normal_(0, 0.1)
+        model.item_embedding.normal_(0, 0.1)
+    save_file(model.state_dict(), "rec.safetensors")
+    Path("users.txt").write_text(f"{user[0]}\n")
+    base = ["forget", "--model-factory", f"{module}:build", "--checkpoint", "rec.safetensors", "--data", "train.npz",
+            "--validation", "val.npz", "--forget-ids", "users.txt", "--forget-unit", "users", "--method", "finetune_rec"]
+    assert main([*base, "--recipe", "l2=0.01", "--out", "rec2.safetensors", "--store", "audit.sqlite", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["kind"] == "recommendation" and record["forget_unit"] == "users" and record["ids_count"] == 1
+    assert record["recipe"] == {"l2": 0.01}
+    # the same request without the recipe the method reads: one clear line, nothing written
+    assert main([*base, "--out", "rec3.safetensors", "--store", "audit.sqlite"]) == 2
+    assert "reads the training recipe ('l2')" in capsys.readouterr().err
+    assert not os.path.exists("rec3.safetensors") and len(audit_records("audit.sqlite")) == 1
