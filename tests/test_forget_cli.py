@@ -323,3 +323,15 @@ def test_forget_on_a_recommender_from_files(tmp_path: Path, monkeypatch: pytest.
     assert main([*base, "--out", "rec3.safetensors", "--store", "audit.sqlite"]) == 2
     assert "reads the training recipe ('l2')" in capsys.readouterr().err
     assert not os.path.exists("rec3.safetensors") and len(audit_records("audit.sqlite")) == 1
+
+
+def test_an_unwritable_out_folder_is_refused_before_any_work(request_folder: Request, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    r = request_folder
+    readonly = r.folder / "readonly"
+    readonly.mkdir()
+    real_access = os.access
+    # Tests run as root, for whom permission bits do not stop writes: report this folder as read-only instead.
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path).resolve() == readonly.resolve() else real_access(path, mode))
+    assert main(r.args(out="readonly/out.safetensors")) == 2
+    assert f"the folder {readonly} is not writable" in " ".join(capsys.readouterr().err.split())
+    assert os.listdir(readonly) == [] and r.rows() == 0
