@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/sequential_requests.py orl   [--seeds 0 1] [--workdir .unlearnkit/sequential]
     python benchmarks/sequential_requests.py ml100k [--seeds 0]  [--workdir .unlearnkit/sequential]
-    python benchmarks/sequential_requests.py plot  (reads the JSON results, writes the PNG)
+    python benchmarks/sequential_requests.py plot    (reads the JSON results, writes results/sequential.png)
+    python benchmarks/sequential_requests.py tables  (prints the JSON results as the Markdown tables of results/sequential.md)
 
 Every request goes through the same code path as ``unlearnkit forget``
 (:func:`unlearnkit.requests.service.forget_from_files`): files in, an audited
@@ -260,44 +261,103 @@ def ml_chain(workdir: Path, seed: int, n_requests: int = 50) -> dict[str, Any]:
 def plot(path: Path) -> None:
     orl = json.loads((RESULTS / "sequential_orl.json").read_text())
     ml = json.loads((RESULTS / "sequential_ml100k.json").read_text())
-    figure = Figure(figsize=(11, 4), layout="constrained")
-    left, right = figure.subplots(1, 2)
+    figure = Figure(figsize=(12, 8), layout="constrained")
+    (gap, deleted), (test, movies) = figure.subplots(2, 2)
     colors = {"amnesiac": "tab:blue", "scrub": "tab:orange", "eu_k": "tab:green"}
-    for label, color in colors.items():
-        curves = np.array([[s["distance_deleted"] for s in run["methods"][label]["steps"]] for run in orl["runs"]])
-        k = np.arange(1, curves.shape[1] + 1)
-        left.plot(k, curves.mean(0), marker="o", color=color, label=label)
-        left.fill_between(k, curves.min(0), curves.max(0), color=color, alpha=0.15)
-    noise = np.array([[n["distance_deleted"] for n in run["noise"]] for run in orl["runs"]])
-    left.plot(np.arange(1, noise.shape[1] + 1), noise.mean(0), color="black", linestyle="--", label="retrain vs retrain")
-    left.set(title="ORL: 8 people removed one per request", xlabel="requests",
-             ylabel="mean TV distance to retrain\n(deleted people's photos)")
-    left.legend()
+    panels = ((gap, "gap", "gap to retrain, points\n(accuracies and MIA AUC)"),
+              (deleted, "distance_deleted", "mean TV distance to retrain\n(deleted people's photos)"),
+              (test, "distance_test", "mean TV distance to retrain\n(other people's test photos)"))
+    for axis, key, ylabel in panels:
+        for label, color in colors.items():
+            curves = np.array([[step[key] for step in run["methods"][label]["steps"]] for run in orl["runs"]])
+            k = np.arange(1, curves.shape[1] + 1)
+            axis.plot(k, curves.mean(0), marker="o", color=color, label=f"{label} (mean of {len(curves)} seeds, band min-max)")
+            axis.fill_between(k, curves.min(0), curves.max(0), color=color, alpha=0.15)
+        noise = np.array([[n[key] for n in run["noise"]] for run in orl["runs"]])
+        axis.plot(np.arange(1, noise.shape[1] + 1), noise.mean(0), color="black", linestyle="--", label="retrain vs retrain (noise)")
+        axis.set(title="ORL: 8 people removed, one per request", xlabel="requests so far", ylabel=ylabel)
+    gap.legend(fontsize="small")
     for run in ml["runs"]:
-        points = [s for s in run["steps"] if "gap" in s]
-        right.plot([s["k"] for s in points], [s["distance_deleted"] for s in points], marker="o", color="tab:red",
-                   label=f"IFRU (seed {run['seed']}), deleted rows")
-        right.plot([s["k"] for s in points], [s["distance_test"] for s in points], marker="s", color="tab:purple",
-                   label=f"IFRU (seed {run['seed']}), test rows")
-        right.plot([n["k"] for n in run["noise"]], [n["distance_deleted"] for n in run["noise"]], color="black", linestyle="--",
-                   label="retrain vs retrain, deleted rows")
-        right.plot([n["k"] for n in run["noise"]], [n["distance_test"] for n in run["noise"]], color="gray", linestyle=":",
-                   label="retrain vs retrain, test rows")
-    right.set(title="MovieLens-100K: 50 users removed one per request", xlabel="requests",
-              ylabel="mean |σ(s) − σ(s_retrain)| per row")
-    right.legend(fontsize="small")
-    figure.savefig(path, dpi=120)
+        points = [step for step in run["steps"] if "gap" in step]
+        movies.plot([p["k"] for p in points], [p["distance_deleted"] for p in points], marker="o", color="tab:red",
+                    label="IFRU chain, deleted users' rows")
+        movies.plot([p["k"] for p in points], [p["distance_test"] for p in points], marker="s", color="tab:purple",
+                    label="IFRU chain, test rows")
+        movies.plot([n["k"] for n in run["noise"]], [n["distance_deleted"] for n in run["noise"]], color="black", linestyle="--",
+                    label="retrain vs retrain, deleted rows")
+        movies.plot([n["k"] for n in run["noise"]], [n["distance_test"] for n in run["noise"]], color="gray", linestyle=":",
+                    label="retrain vs retrain, test rows")
+    movies.set(title="MovieLens-100K (MF): 50 users removed, one per request", xlabel="requests so far",
+               ylabel="mean |σ(s) − σ(s_retrain)| per row")
+    movies.legend(fontsize="small")
+    figure.savefig(path, dpi=110)
+
+
+def tables() -> str:
+    """Markdown tables of the JSON results (what benchmarks/results/sequential.md shows)."""
+    orl = json.loads((RESULTS / "sequential_orl.json").read_text())["runs"]
+    lines = ["| requests | " + " | ".join(f"{m} gap" for m in ORL_METHODS) + " | noise gap | "
+             + " | ".join(f"{m} dist. deleted / test" for m in ORL_METHODS) + " | noise dist. deleted / test |",
+             "|---" * (2 * len(ORL_METHODS) + 3) + "|"]
+
+    def cell(values: list[float], digits: int) -> str:
+        return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else f"{values[0]:.{digits}f}"
+
+    for k in range(len(orl[0]["people"])):
+        gaps = [cell([run["methods"][m]["steps"][k]["gap"] for run in orl], 2) for m in ORL_METHODS]
+        dists = [cell([run["methods"][m]["steps"][k]["distance_deleted"] for run in orl], 2) + " / "
+                 + cell([run["methods"][m]["steps"][k]["distance_test"] for run in orl], 3) for m in ORL_METHODS]
+        noise_deleted = cell([run["noise"][k]["distance_deleted"] for run in orl], 2)
+        noise_test = cell([run["noise"][k]["distance_test"] for run in orl], 3)
+        noise = [cell([run["noise"][k]["gap"] for run in orl], 2), f"{noise_deleted} / {noise_test}"]
+        lines.append(f"| {k + 1} | " + " | ".join(gaps) + f" | {noise[0]} | " + " | ".join(dists) + f" | {noise[1]} |")
+    lines += ["", "| method | chain: method time, s | chain: request wall time, s | one retrain per request, s | audit records linked |",
+              "|---|---|---|---|---|"]
+    for m in ORL_METHODS:
+        method_time = [sum(step["seconds"] for step in run["methods"][m]["steps"]) for run in orl]
+        wall = [sum(step["request_seconds"] for step in run["methods"][m]["steps"]) for run in orl]
+        retrain = [sum(run["retrain_seconds"]) for run in orl]
+        linked = all(run["methods"][m]["chain_linked"] and run["methods"][m]["chain_records"] == 8 for run in orl)
+        chain = "8 of 8, each the previous one's child" if linked else "NO"
+        lines.append(f"| {m} | {cell(method_time, 1)} | {cell(wall, 1)} | {cell(retrain, 1)} | {chain} |")
+    ml_path = RESULTS / "sequential_ml100k.json"
+    if ml_path.exists():
+        for run in json.loads(ml_path.read_text())["runs"]:
+            lines += ["", f"MovieLens-100K, seed {run['seed']}:", "",
+                      "| requests | IFRU test AUC | retrain test AUC | AUC gap, points | noise AUC gap | IFRU dist. deleted / test "
+                      "| noise dist. deleted / test | IFRU time so far, s |", "|---|---|---|---|---|---|---|---|"]
+            noise = {n["k"]: n for n in run["noise"]}
+            so_far = 0.0
+            for step in run["steps"]:
+                so_far += step["seconds"]
+                if "gap" not in step:
+                    continue
+                n = noise[step["k"]]
+                lines.append(f"| {step['k']} | {step['test_auc']:.4f} | {step['reference_test_auc']:.4f} | {step['gap']:.3f} "
+                             f"| {n['gap']:.3f} "
+                             f"| {step['distance_deleted']:.4f} / {step['distance_test']:.4f} "
+                             f"| {n['distance_deleted']:.4f} / {n['distance_test']:.4f} | {so_far:.1f} |")
+            total = sum(step["seconds"] for step in run["steps"])
+            wall = sum(step["request_seconds"] for step in run["steps"])
+            per_retrain = float(np.mean(run["retrain_seconds"]))
+            lines += ["", f"Chain of {len(run['steps'])} requests: IFRU {total:.1f} s (request wall time {wall:.1f} s); one retrain per "
+                      f"request: {len(run['steps'])} x {per_retrain:.1f} s (mean of {len(run['retrain_seconds'])} measured) = "
+                      f"{len(run['steps']) * per_retrain:.0f} s; audit records: {run['chain_records']}, linked: {run['chain_linked']}."]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("orl", "ml100k", "plot"))
+    parser.add_argument("part", choices=("orl", "ml100k", "plot", "tables"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--workdir", default=".unlearnkit/sequential")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "plot":
         plot(RESULTS / "sequential.png")
+        return
+    if args.part == "tables":
+        print(tables())
         return
     workdir = Path(args.workdir) / args.part
     shutil.rmtree(workdir, ignore_errors=True)  # this script's own scratch folder: every run starts clean
