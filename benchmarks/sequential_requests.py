@@ -259,38 +259,45 @@ def ml_chain(workdir: Path, seed: int, n_requests: int = 50) -> dict[str, Any]:
 
 # -- plot -----------------------------------------------------------------------------------------
 def plot(path: Path) -> None:
-    orl = json.loads((RESULTS / "sequential_orl.json").read_text())
-    ml = json.loads((RESULTS / "sequential_ml100k.json").read_text())
-    figure = Figure(figsize=(12, 8), layout="constrained")
-    (gap, deleted), (test, movies) = figure.subplots(2, 2)
+    """Drift vs requests: ORL (top row, three methods) and MovieLens-100K (bottom row, IFRU); dashed: retrain vs retrain."""
+    orl = json.loads((RESULTS / "sequential_orl.json").read_text())["runs"]
+    ml = json.loads((RESULTS / "sequential_ml100k.json").read_text())["runs"]
+    figure = Figure(figsize=(15, 8), layout="constrained")
+    axes = figure.subplots(2, 3)
+    keys = (("gap", "gap to retrain, points"), ("distance_deleted", "per-example distance to retrain,\ndeleted data"),
+            ("distance_test", "per-example distance to retrain,\ntest data"))
+    titles = {"gap": "accuracy / AUC gap", "distance_deleted": "deleted data", "distance_test": "test data"}
     colors = {"amnesiac": "tab:blue", "scrub": "tab:orange", "eu_k": "tab:green"}
-    panels = ((gap, "gap", "gap to retrain, points\n(accuracies and MIA AUC)"),
-              (deleted, "distance_deleted", "mean TV distance to retrain\n(deleted people's photos)"),
-              (test, "distance_test", "mean TV distance to retrain\n(other people's test photos)"))
-    for axis, key, ylabel in panels:
+    for axis, (key, ylabel) in zip(axes[0], keys, strict=True):
         for label, color in colors.items():
-            curves = np.array([[step[key] for step in run["methods"][label]["steps"]] for run in orl["runs"]])
+            curves = np.array([[step[key] for step in run["methods"][label]["steps"]] for run in orl])
             k = np.arange(1, curves.shape[1] + 1)
-            axis.plot(k, curves.mean(0), marker="o", color=color, label=f"{label} (mean of {len(curves)} seeds, band min-max)")
+            axis.plot(k, curves.mean(0), marker="o", color=color, label=label)
             axis.fill_between(k, curves.min(0), curves.max(0), color=color, alpha=0.15)
-        noise = np.array([[n[key] for n in run["noise"]] for run in orl["runs"]])
-        axis.plot(np.arange(1, noise.shape[1] + 1), noise.mean(0), color="black", linestyle="--", label="retrain vs retrain (noise)")
-        axis.set(title="ORL: 8 people removed, one per request", xlabel="requests so far", ylabel=ylabel)
-    gap.legend(fontsize="small")
-    for run in ml["runs"]:
-        points = [step for step in run["steps"] if "gap" in step]
-        movies.plot([p["k"] for p in points], [p["distance_deleted"] for p in points], marker="o", color="tab:red",
-                    label="IFRU chain, deleted users' rows")
-        movies.plot([p["k"] for p in points], [p["distance_test"] for p in points], marker="s", color="tab:purple",
-                    label="IFRU chain, test rows")
-        movies.plot([n["k"] for n in run["noise"]], [n["distance_deleted"] for n in run["noise"]], color="black", linestyle="--",
-                    label="retrain vs retrain, deleted rows")
-        movies.plot([n["k"] for n in run["noise"]], [n["distance_test"] for n in run["noise"]], color="gray", linestyle=":",
-                    label="retrain vs retrain, test rows")
-    movies.set(title="MovieLens-100K (MF): 50 users removed, one per request", xlabel="requests so far",
-               ylabel="mean |σ(s) − σ(s_retrain)| per row")
-    movies.legend(fontsize="small")
-    figure.savefig(path, dpi=110)
+        noise = np.array([[n[key] for n in run["noise"]] for run in orl])
+        axis.plot(np.arange(1, noise.shape[1] + 1), noise.mean(0), color="black", linestyle="--", label="retrain vs retrain")
+        axis.set(title=f"ORL: {titles[key]}", xlabel="requests so far", ylabel=ylabel)
+    axes[0][0].legend(fontsize="small")
+    axes[0][1].set_ylabel(axes[0][1].get_ylabel() + " (TV)")
+    axes[0][2].set_ylabel(axes[0][2].get_ylabel() + " (TV)")
+    for axis, (key, ylabel) in zip(axes[1], keys, strict=True):
+        for index, run in enumerate(ml):
+            points = [step for step in run["steps"] if "gap" in step]
+            axis.plot([p["k"] for p in points], [p[key] for p in points], marker="o", color="tab:red", alpha=0.6 + 0.4 * (index == 0),
+                      label="IFRU chain" if index == 0 else None)
+            axis.plot([n["k"] for n in run["noise"]], [n[key] for n in run["noise"]], color="black", linestyle="--",
+                      label="retrain vs retrain" if index == 0 else None)
+        axis.set(title=f"MovieLens-100K: {titles[key]}", xlabel="requests so far",
+                 ylabel=ylabel.replace("gap to retrain", "test AUC gap to retrain"))
+    axes[1][0].legend(fontsize="small")
+    axes[1][1].set_ylabel(axes[1][1].get_ylabel() + " (|Δσ|)")
+    axes[1][2].set_ylabel(axes[1][2].get_ylabel() + " (|Δσ|)")
+    figure.suptitle(
+        f"Drift from retraining over sequential deletion requests.\nTop: ORL, 8 people one per request, {len(orl)} seeds "
+        f"(mean, band min-max).\nBottom: MovieLens-100K MF + IFRU, 50 users one per request, seeds "
+        f"{' and '.join(str(r['seed']) for r in ml)}. Dashed: retrain vs retrain (noise)."
+    )
+    figure.savefig(path, dpi=100)
 
 
 def tables() -> str:
