@@ -29,12 +29,19 @@ sample C of other candidates:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.stats import skewnorm
 
+from unlearnkit.data.text.canaries import Canary
+from unlearnkit.data.text.tokenize import ByteTokenizer
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.metrics.functional import ArrayLike, _np
+from unlearnkit.models.text.gpt import CausalLM
+from unlearnkit.training.language_model import continuation_log_likelihood
 
 
 def exposure_from_rank(rank: int, space_size: int) -> float:
@@ -76,3 +83,81 @@ def skew_normal_exposure(canary_score: float, candidate_scores: ArrayLike, space
     shape, loc, scale = skewnorm.fit(scores)
     bits = max(0.0, -float(skewnorm.logcdf(canary_score, shape, loc, scale)) / math.log(2))
     return min(bits, math.log2(space_size)) if space_size is not None else bits
+
+
+@dataclass(frozen=True)
+class CanaryExposure:
+    """Exposure of one canary under one model.
+
+    ``log_perplexity`` = -log Pr(secret | prefix) in nats; ``rank`` is among
+    the ``n_candidates`` scored other secrets plus the canary;
+    ``sampled_bits`` is :func:`sampled_exposure` (exact when every other
+    secret was scored), ``skew_normal_bits`` :func:`skew_normal_exposure`
+    capped at log2 ``space_size``.
+    """
+
+    name: str
+    secret: str
+    log_perplexity: float
+    rank: int
+    n_candidates: int
+    space_size: int
+    sampled_bits: float
+    skew_normal_bits: float
+
+
+def _other_secrets(secret: int, space: int, n: int | None, generator: torch.Generator) -> torch.Tensor:
+    if n is None:
+        others = torch.arange(space)
+        return others[others != secret]
+    if n < 10 or n >= space:
+        raise InvalidParameterError(f"n_candidates must lie in [10, {space - 1}] for a space of {space} secrets (None scores all); got {n}")
+    if space <= 10**7:  # without replacement
+        draw = torch.randperm(space, generator=generator)[: n + 1]
+        return draw[draw != secret][:n]
+    draw = torch.randint(0, space - 1, (n,), generator=generator)
+    return draw + (draw >= secret).long()  # uniform over the space minus the secret
+
+
+def canary_exposures(
+    model: CausalLM,
+    canaries: Sequence[Canary],
+    generator: torch.Generator,
+    *,
+    n_candidates: int | None = 2000,
+    tokenizer: ByteTokenizer | None = None,
+) -> list[CanaryExposure]:
+    """The exposure of every canary under ``model`` (a byte-level causal LM).
+
+    For each canary, ``n_candidates`` other secrets of the same number of
+    digits are drawn uniformly without replacement from ``generator`` (None:
+    all of them, for an exact rank), and each secret's likelihood after the
+    document start and the canary's prefix is computed. Both estimators are
+    returned; :attr:`CanaryExposure.skew_normal_bits` does not saturate.
+    """
+    tok = tokenizer or ByteTokenizer()
+    results = []
+    for canary in canaries:
+        digits = len(canary.secret)
+        space = 10**digits
+        secret = int(canary.secret)
+        others = _other_secrets(secret, space, n_candidates, generator)
+        candidates = torch.cat([torch.tensor([secret]), others])
+        text = [f"{int(c):0{digits}d}" for c in candidates.tolist()]
+        ids = torch.stack([tok.encode(t) for t in text])
+        log_likelihood = continuation_log_likelihood(model, tok.encode(canary.prefix, bos=True), ids).numpy()
+        perplexity = -log_likelihood
+        canary_score, other_scores = float(perplexity[0]), perplexity[1:]
+        results.append(
+            CanaryExposure(
+                name=canary.name,
+                secret=canary.secret,
+                log_perplexity=canary_score,
+                rank=rank_among(canary_score, other_scores),
+                n_candidates=len(other_scores),
+                space_size=space,
+                sampled_bits=sampled_exposure(canary_score, other_scores),
+                skew_normal_bits=skew_normal_exposure(canary_score, other_scores, space_size=space),
+            )
+        )
+    return results
