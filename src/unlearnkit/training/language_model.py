@@ -177,21 +177,25 @@ def sequence_losses(model: CausalLM, documents: Sequence[torch.Tensor], batch_si
 
 
 @torch.no_grad()
-def continuation_log_likelihood(model: CausalLM, prefix: torch.Tensor, continuations: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """log Pr(continuation | prefix) (nats), summed over the continuation's tokens: shape (M,).
+def continuation_log_likelihood(model: CausalLM, prefix: torch.Tensor, continuations: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """log Pr(continuation | prefix) (nats), summed over the continuation's tokens: shape (M,), float64.
 
-    ``prefix`` is 1-D (P,), ``continuations`` (M, L); P + L - 1 must fit the context.
+    ``prefix`` is 1-D (P,), ``continuations`` (M, L); P + L - 1 must fit the
+    context. The prefix is run once and its keys/values reused for every
+    continuation.
     """
     was_training = model.training
     model.eval()
     try:
-        p, length = len(prefix), continuations.shape[1]
-        out = []
+        last, cache = model.prefix_state(prefix)
+        first = F.log_softmax(last.double(), dim=-1)[continuations[:, 0]]
+        if continuations.shape[1] == 1:
+            return first
+        rest = []
         for begin in range(0, len(continuations), batch_size):
             cont = continuations[begin : begin + batch_size]
-            inputs = torch.cat([prefix.expand(len(cont), p), cont[:, :-1]], dim=1)
-            log_probs = F.log_softmax(model(inputs)[:, p - 1 : p - 1 + length].double(), dim=-1)
-            out.append(log_probs.gather(2, cont.unsqueeze(2)).squeeze(2).sum(1))
-        return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+            log_probs = F.log_softmax(model.continue_from(cache, cont[:, :-1]).double(), dim=-1)
+            rest.append(log_probs.gather(2, cont[:, 1:].unsqueeze(2)).squeeze(2).sum(1))
+        return first + torch.cat(rest)
     finally:
         model.train(was_training)

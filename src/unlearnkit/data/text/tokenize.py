@@ -53,7 +53,7 @@ class HashedWordTokenizer(Configurable):
         "max_len": Interval(int, 1, 100_000),
     }
 
-    def __init__(self, *, buckets: int = 2**18, ngrams: int = 2, max_len: int = 256) -> None:
+    def __init__(self, *, buckets: int = 2**16, ngrams: int = 2, max_len: int = 256) -> None:
         self.buckets = buckets
         self.ngrams = ngrams
         self.max_len = max_len

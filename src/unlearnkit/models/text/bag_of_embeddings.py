@@ -35,7 +35,7 @@ class BagOfEmbeddings(Configurable):
     description: ClassVar[str] = "bag-of-embeddings text classifier over hashed word n-grams"
     parameter_constraints = {"dim": Interval(int, 1, 4096), "hidden": Interval(int, 0, 8192)}
 
-    def __init__(self, *, dim: int = 64, hidden: int = 0) -> None:
+    def __init__(self, *, dim: int = 32, hidden: int = 0) -> None:
         self.dim = dim
         self.hidden = hidden
 

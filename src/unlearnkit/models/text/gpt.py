@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,8 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.params import Configurable, Interval
+
+KeyValue = tuple[torch.Tensor, torch.Tensor]
 
 
 class CausalSelfAttention(nn.Module):
@@ -28,13 +30,26 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, past: KeyValue | None = None) -> tuple[torch.Tensor, KeyValue]:
+        """Attention output and this input's keys/values; with ``past`` (keys/values of one shared prefix), attends to it too."""
         b, t, c = x.shape
         q, k, v = self.qkv(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if past is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            past_k, past_v = past
+            p = past_k.shape[2]
+            keys = torch.cat([past_k.expand(b, -1, -1, -1), k], dim=2)
+            values = torch.cat([past_v.expand(b, -1, -1, -1), v], dim=2)
+            # every prefix position, then causal among the new positions
+            mask = torch.cat([torch.ones(t, p, dtype=torch.bool), torch.ones(t, t, dtype=torch.bool).tril()], dim=1)
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         out: torch.Tensor = self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
-        return out
+        return out, (k, v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attend(x)[0]
 
 
 class Block(nn.Module):
@@ -46,10 +61,14 @@ class Block(nn.Module):
         self.fc = nn.Linear(d_model, 4 * d_model)
         self.proj = nn.Linear(4 * d_model, d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def step(self, x: torch.Tensor, past: KeyValue | None = None) -> tuple[torch.Tensor, KeyValue]:
+        attended, key_value = self.attn.attend(self.ln1(x), past)
+        x = x + attended
         out: torch.Tensor = x + self.proj(F.gelu(self.fc(self.ln2(x))))
-        return out
+        return out, key_value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step(x)[0]
 
 
 class CausalLM(nn.Module):
@@ -66,6 +85,9 @@ class CausalLM(nn.Module):
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.head.weight = self.token.weight  # tied, as in GPT-2
 
+    def layers(self) -> list[Block]:
+        return [cast(Block, block) for block in self.blocks]
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         t = ids.shape[1]
         if t > self.context:
@@ -73,6 +95,30 @@ class CausalLM(nn.Module):
         x = self.token(ids) + self.position(torch.arange(t, device=ids.device))
         for block in self.blocks:
             x = block(x)
+        logits: torch.Tensor = self.head(self.ln(x))
+        return logits
+
+    def prefix_state(self, prefix: torch.Tensor) -> tuple[torch.Tensor, list[KeyValue]]:
+        """For one prefix (P,): the logits at its last position (vocab,) and every layer's keys/values."""
+        x = self.token(prefix[None]) + self.position(torch.arange(len(prefix)))
+        cache = []
+        for block in self.layers():
+            x, key_value = block.step(x)
+            cache.append(key_value)
+        last: torch.Tensor = self.head(self.ln(x[0, -1]))
+        return last, cache
+
+    def continue_from(self, cache: list[KeyValue], ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) of ``ids`` (B, T) following the cached prefix; equals ``forward`` on prefix + ids at those positions.
+
+        Scoring many continuations of one prefix this way computes the prefix once.
+        """
+        p, t = cache[0][0].shape[2], ids.shape[1]
+        if p + t > self.context:
+            raise InvalidParameterError(f"prefix ({p}) plus continuation ({t}) exceed the model's context {self.context}")
+        x = self.token(ids) + self.position(torch.arange(p, p + t))
+        for block, past in zip(self.layers(), cache, strict=True):
+            x, _ = block.step(x, past)
         logits: torch.Tensor = self.head(self.ln(x))
         return logits
 
