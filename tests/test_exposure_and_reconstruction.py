@@ -106,6 +106,19 @@ def test_the_l2_prior_holds_the_reconstruction_near_the_start() -> None:
     assert float(held.abs().mean()) < 0.5 * float(free.abs().mean())
 
 
+def test_the_logit_objective_keeps_pushing_where_cross_entropy_stops() -> None:
+    model = _two_class_model()
+    box = PixelRange(-100.0, 100.0)
+
+    def run(objective: str) -> torch.Tensor:
+        return ModelInversion(objective=objective, steps=100, lr=0.5, tv_weight=0.0, l2_weight=0.0).invert(model, [1], torch.zeros(1, 16, 16), box)
+
+    # Adam moves every pixel by about lr per step while the gradient keeps its sign: 100 steps -> |x| about 50.
+    # Cross-entropy's gradient vanishes once class 1 is certain, after a few steps.
+    assert 40.0 < float(run("logit").abs().mean()) <= 50.5
+    assert float(run("cross_entropy").abs().mean()) < 15.0
+
+
 def test_ssim_of_an_image_with_itself_is_one_and_comes_from_torchmetrics() -> None:
     g = torch.Generator().manual_seed(0)
     images = torch.rand(3, 1, 28, 28, generator=g)

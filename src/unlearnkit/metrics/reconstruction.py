@@ -3,14 +3,23 @@
 Model inversion (Fredrikson, Jha, Ristenpart, CCS 2015, "MI-Face" style):
 starting from a neutral image x0, gradient steps on the input minimise
 
-    L(x) = CE(f(x), c) + tv_weight * TV(x) + l2_weight * mean((x - x0)^2)
+    L(x) = A(f(x), c) + tv_weight * TV(x) + l2_weight * mean((x - x0)^2)
 
 so the image grows whatever the model associates with class ``c``. The
+attack term A is the cross-entropy of class ``c`` (``objective="cross_entropy"``,
+which stops pushing once the class is confidently predicted) or minus its
+logit (``objective="logit"``, activation maximisation, which keeps pushing). The
 prior is the total variation (smooth images) plus a pull towards x0, and
-pixels are clipped to the data's range after every step. If a model kept
-much of a target (say because many near-copies of it were trained on), the
-class's reconstruction resembles the target: the SSIM between them is the
-score (Wang et al. 2004, computed by torchmetrics).
+pixels are clipped to the data's range after every step. The hypothesis
+this check tests: if a model kept much of a target (say because many
+near-copies of it were trained on), the class's reconstruction resembles
+the target, so the SSIM between them (Wang et al. 2004, computed by
+torchmetrics) rises. Measured once (Fashion-MNIST, the toolkit's CNN on
+3,000 images plus 50 block-masked copies of each of 50 targets, default
+settings), the class reconstructions were no closer to the targets than to
+other training images of the same classes (mean SSIM 0.125 vs 0.128;
+0.104 vs 0.110 after retraining without targets and copies): compare
+against such a same-class baseline before reading a difference as memory.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.params import Configurable, Interval
+from unlearnkit.params import Configurable, Interval, Options
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -59,13 +68,17 @@ class ModelInversion(Configurable):
     """
 
     parameter_constraints = {
+        "objective": Options(("cross_entropy", "logit")),
         "steps": Interval(int, 1, 100_000),
         "lr": Interval(float, 0.0, None, "neither"),
         "tv_weight": Interval(float, 0.0, None),
         "l2_weight": Interval(float, 0.0, None),
     }
 
-    def __init__(self, *, steps: int = 200, lr: float = 0.05, tv_weight: float = 0.05, l2_weight: float = 0.01) -> None:
+    def __init__(
+        self, *, objective: str = "cross_entropy", steps: int = 200, lr: float = 0.05, tv_weight: float = 0.05, l2_weight: float = 0.01
+    ) -> None:
+        self.objective = objective
         self.steps = steps
         self.lr = lr
         self.tv_weight = tv_weight
@@ -84,8 +97,13 @@ class ModelInversion(Configurable):
         model.eval()
         try:
             for _ in range(self.steps):
+                logits = model(x)
+                if self.objective == "logit":
+                    attack = -logits.gather(1, labels[:, None]).sum()
+                else:
+                    attack = F.cross_entropy(logits, labels, reduction="sum")
                 loss = (
-                    F.cross_entropy(model(x), labels, reduction="sum")
+                    attack
                     + self.tv_weight * total_variation(x).sum()
                     + self.l2_weight * ((x - neutral) ** 2).flatten(1).mean(1).sum()
                 )
