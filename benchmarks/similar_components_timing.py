@@ -53,7 +53,9 @@ def images(grid: str | None) -> None:
     data = DATASETS["fashion_mnist"]().load()
     split = SplitSpec(train_size=3000, test_size=2000, validation_fraction=0.02, seed=0).build(data, SELECTORS["random"](count=50))
     start = time.perf_counter()
-    built = SIMILAR_CONSTRUCTORS["block_mask"](block=4, ratio=0.25, copies=50).construct(data, split.forget, generator=torch.Generator().manual_seed(0))
+    built = SIMILAR_CONSTRUCTORS["block_mask"](block=4, ratio=0.25, copies=50).construct(
+        data, split.forget, generator=torch.Generator().manual_seed(0)
+    )
     extended = attach_similar(split, built.similar)
     emit(step="block_mask 50 targets x 50 copies", seconds=round(time.perf_counter() - start, 2), train=int(extended.train.size))
     g = torch.Generator().manual_seed(0)
@@ -104,7 +106,9 @@ def classify() -> None:
         tokenise = time.perf_counter() - start
         g = torch.Generator().manual_seed(0)
         model = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=32).build(tok.vocab_size, data.n_classes, g)
-        log = train_model(model, ids[train], data.y[train], TrainSpec(epochs=5, batch_size=64, lr=1e-2, weight_decay=0.0, optimizer="adam"), g)
+        log = train_model(
+            model, ids[train], data.y[train], TrainSpec(epochs=5, batch_size=64, lr=1e-2, weight_decay=0.0, optimizer="adam"), g
+        )
         emit(
             step=f"bag_of_embeddings {name}",
             tokenise_s=round(tokenise, 1),
@@ -136,11 +140,23 @@ def lm(epochs: int) -> None:
     documents = [tok.encode(t, bos=True) for t in data.texts]
     n_tokens = sum(len(d) for d in documents)
     model = TinyGPT().build(256, torch.Generator().manual_seed(0))
-    log = train_language_model(model, documents, LMTrainSpec(epochs=epochs, batch_size=32, lr=3e-3, warmup_steps=100), torch.Generator().manual_seed(0))
-    emit(step=f"tiny_gpt {epochs} epochs", corpus_bytes=n_tokens, seconds=round(log.seconds, 1), tokens_per_s=round(log.tokens / log.seconds), final_loss=round(log.final_loss, 3))
+    log = train_language_model(
+        model, documents, LMTrainSpec(epochs=epochs, batch_size=32, lr=3e-3, warmup_steps=100), torch.Generator().manual_seed(0)
+    )
+    emit(
+        step=f"tiny_gpt {epochs} epochs",
+        corpus_bytes=n_tokens,
+        seconds=round(log.seconds, 1),
+        tokens_per_s=round(log.tokens / log.seconds),
+        final_loss=round(log.final_loss, 3),
+    )
     start = time.perf_counter()
     losses = sequence_losses(model, documents)
-    emit(step=f"per-document losses ({len(documents)} docs)", seconds=round(time.perf_counter() - start, 1), mean_nats=round(float(losses.mean()), 3))
+    emit(
+        step=f"per-document losses ({len(documents)} docs)",
+        seconds=round(time.perf_counter() - start, 1),
+        mean_nats=round(float(losses.mean()), 3),
+    )
     start = time.perf_counter()
     exposures = canary_exposures(model, canaries, torch.Generator().manual_seed(1), n_candidates=2000)
     emit(step="exposure 50 canaries x 2000 candidates", seconds=round(time.perf_counter() - start, 1))

@@ -54,7 +54,7 @@ class OnesLoverLM(nn.Module):
     ],
 )
 def test_exact_exposure_on_a_toy_model_matches_the_hand_computation(secret: str, rank: int) -> None:
-    (result,) = canary_exposures(OnesLoverLM(), [Canary("Alba Moreno", secret)], torch.Generator(), n_candidates=None)  # type: ignore[arg-type]
+    (result,) = canary_exposures(OnesLoverLM(), [Canary("Alba Moreno", secret)], torch.Generator(), n_candidates=None)
     assert result.rank == rank and result.n_candidates == 99 and result.space_size == 100
     assert result.sampled_bits == pytest.approx(math.log2(100) - math.log2(rank))
     expected = -sum(math.log(0.5 if d == "1" else 0.5 / 255) for d in secret)
@@ -63,14 +63,14 @@ def test_exact_exposure_on_a_toy_model_matches_the_hand_computation(secret: str,
 
 def test_sampled_candidates_are_seeded_and_exclude_the_secret() -> None:
     canary = Canary("Theo Brandt", "1111")
-    first = canary_exposures(OnesLoverLM(), [canary], torch.Generator().manual_seed(0), n_candidates=500)  # type: ignore[arg-type]
-    again = canary_exposures(OnesLoverLM(), [canary], torch.Generator().manual_seed(0), n_candidates=500)  # type: ignore[arg-type]
+    first = canary_exposures(OnesLoverLM(), [canary], torch.Generator().manual_seed(0), n_candidates=500)
+    again = canary_exposures(OnesLoverLM(), [canary], torch.Generator().manual_seed(0), n_candidates=500)
     assert first == again
     assert first[0].rank == 1 and first[0].sampled_bits == pytest.approx(math.log2(501))
     # the unique favourite of 10^4: the skew-normal estimate is capped at log2 10^4
     assert first[0].skew_normal_bits == pytest.approx(math.log2(10**4))
     with pytest.raises(InvalidParameterError, match="n_candidates must lie in"):
-        canary_exposures(OnesLoverLM(), [canary], torch.Generator(), n_candidates=10**4)  # type: ignore[arg-type]
+        canary_exposures(OnesLoverLM(), [canary], torch.Generator(), n_candidates=10**4)
 
 
 FILLER_SUBJECTS = ("the film", "the cast", "this story", "the director", "the script", "the ending", "our hero", "the score")
@@ -79,7 +79,9 @@ FILLER_ADJECTIVES = ("charming", "dull", "clever", "tedious", "moving", "silly",
 
 
 def _filler(n: int, generator: torch.Generator) -> list[str]:
-    pick = lambda options: options[int(torch.randint(len(options), (), generator=generator))]
+    def pick(options: tuple[str, ...]) -> str:
+        return options[int(torch.randint(len(options), (), generator=generator))]
+
     return [f"{pick(FILLER_SUBJECTS)} {pick(FILLER_VERBS)} {pick(FILLER_ADJECTIVES)} and {pick(FILLER_ADJECTIVES)}" for _ in range(n)]
 
 
@@ -96,7 +98,9 @@ def test_exposure_rises_with_the_number_of_paraphrases() -> None:
     tok = ByteTokenizer()
     documents = [tok.encode(t, bos=True) for t in built.data.texts]
     model = TinyGPT(n_layer=2, d_model=64, n_head=4, context=64).build(256, torch.Generator().manual_seed(0))
-    train_language_model(model, documents, LMTrainSpec(epochs=25, batch_size=16, lr=3e-3, warmup_steps=20), torch.Generator().manual_seed(0))
+    train_language_model(
+        model, documents, LMTrainSpec(epochs=25, batch_size=16, lr=3e-3, warmup_steps=20), torch.Generator().manual_seed(0)
+    )
     exposures = canary_exposures(model, canaries, torch.Generator().manual_seed(1), n_candidates=None)
     bits = np.array([e.sampled_bits for e in exposures])
     paraphrased_bits, alone_bits = bits[:4].mean(), bits[4:].mean()

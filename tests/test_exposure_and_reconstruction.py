@@ -88,7 +88,9 @@ def test_model_inversion_finds_the_class_pattern_and_leaves_the_model_alone() ->
     model = _two_class_model()
     model.train()
     before = [p.detach().clone() for p in model.parameters()]
-    images = ModelInversion(steps=150, lr=0.1, tv_weight=0.0, l2_weight=0.0).invert(model, [1, 0], torch.zeros(1, 16, 16), PixelRange(-1.0, 1.0))
+    images = ModelInversion(steps=150, lr=0.1, tv_weight=0.0, l2_weight=0.0).invert(
+        model, [1, 0], torch.zeros(1, 16, 16), PixelRange(-1.0, 1.0)
+    )
     assert images.shape == (2, 1, 16, 16)
     assert images.min() >= -1.0 and images.max() <= 1.0
     # class 1: left half bright, right half dark (the box prior clips at +-1)
@@ -101,8 +103,12 @@ def test_model_inversion_finds_the_class_pattern_and_leaves_the_model_alone() ->
 
 def test_the_l2_prior_holds_the_reconstruction_near_the_start() -> None:
     model = _two_class_model()
-    free = ModelInversion(steps=100, lr=0.05, tv_weight=0.0, l2_weight=0.0).invert(model, [1], torch.zeros(1, 16, 16), PixelRange(-5.0, 5.0))
-    held = ModelInversion(steps=100, lr=0.05, tv_weight=0.0, l2_weight=50.0).invert(model, [1], torch.zeros(1, 16, 16), PixelRange(-5.0, 5.0))
+    free = ModelInversion(steps=100, lr=0.05, tv_weight=0.0, l2_weight=0.0).invert(
+        model, [1], torch.zeros(1, 16, 16), PixelRange(-5.0, 5.0)
+    )
+    held = ModelInversion(steps=100, lr=0.05, tv_weight=0.0, l2_weight=50.0).invert(
+        model, [1], torch.zeros(1, 16, 16), PixelRange(-5.0, 5.0)
+    )
     assert float(held.abs().mean()) < 0.5 * float(free.abs().mean())
 
 
@@ -111,7 +117,9 @@ def test_the_logit_objective_keeps_pushing_where_cross_entropy_stops() -> None:
     box = PixelRange(-100.0, 100.0)
 
     def run(objective: str) -> torch.Tensor:
-        return ModelInversion(objective=objective, steps=100, lr=0.5, tv_weight=0.0, l2_weight=0.0).invert(model, [1], torch.zeros(1, 16, 16), box)
+        return ModelInversion(objective=objective, steps=100, lr=0.5, tv_weight=0.0, l2_weight=0.0).invert(
+            model, [1], torch.zeros(1, 16, 16), box
+        )
 
     # Adam moves every pixel by about lr per step while the gradient keeps its sign: 100 steps -> |x| about 50.
     # Cross-entropy's gradient vanishes once class 1 is certain, after a few steps.

@@ -1,4 +1,4 @@
-"""Similar-sample constructors: the contract (k copies per target, labels, seeding, retain-only placement) and each constructor's own promise."""
+"""Similar-sample constructors: the contract (k copies per target, labels, seeding, retain-only placement) and each one's promise."""
 
 from __future__ import annotations
 
@@ -155,7 +155,10 @@ def test_augment_shift_moves_the_content() -> None:
             (dy, dx)
             for dy in (-1, 0, 1)
             for dx in (-1, 0, 1)
-            if torch.equal(copy[max(dy, 0) : 8 + min(dy, 0), max(dx, 0) : 8 + min(dx, 0)], target[max(-dy, 0) : 8 - max(dy, 0), max(-dx, 0) : 8 - max(dx, 0)])
+            if torch.equal(
+                copy[max(dy, 0) : 8 + min(dy, 0), max(dx, 0) : 8 + min(dx, 0)],
+                target[max(-dy, 0) : 8 - max(dy, 0), max(-dx, 0) : 8 - max(dx, 0)],
+            )
         ]
         assert len(matches) == 1
 
@@ -197,7 +200,7 @@ def test_paraphrase_distances_lie_in_the_band_and_are_recorded() -> None:
 def test_paraphrase_band_that_cannot_be_met_is_an_error() -> None:
     with pytest.raises(InvalidParameterError, match="no paraphrase of row 1 within edit distance"):
         Paraphrase(copies=1, min_distance=0.99, attempts=20).construct(text_data(), [1], generator=torch.Generator())
-    with pytest.raises(InvalidParameterError, match="min_distance .* must not exceed max_distance"):
+    with pytest.raises(InvalidParameterError, match=r"min_distance .* must not exceed max_distance"):
         Paraphrase.from_params({"min_distance": 0.5, "max_distance": 0.4})
 
 
@@ -291,7 +294,9 @@ def test_attach_refuses_neighbours_outside_retain_and_foreign_splits() -> None:
     with pytest.raises(SplitError, match="neighbours are not retain samples"):
         attach_similar(split, bad)
     with pytest.raises(SplitError, match="targets are not training samples"):
-        attach_similar(split, SimilarSet("x", {}, split.n_samples, split.test[:1], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)))
+        attach_similar(
+            split, SimilarSet("x", {}, split.n_samples, split.test[:1], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        )
     other = SimilarSet("x", {}, split.n_samples + 1, split.forget, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     with pytest.raises(SplitError, match="built on"):
         attach_similar(split, other)

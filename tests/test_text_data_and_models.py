@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from unlearnkit.data.text import (
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.models.text import LANGUAGE_MODELS, TEXT_CLASSIFIERS, TinyGPT
 from unlearnkit.params import constructor_parameters
+from unlearnkit.registry import Registry
 from unlearnkit.training import TrainSpec, accuracy, train_model
 from unlearnkit.training.language_model import (
     IGNORE,
@@ -40,7 +42,10 @@ def test_text_data_validates_and_appends_rows_with_their_source_labels() -> None
     assert extended.y is not None and extended.y.tolist() == [0, 1, 1, 1, 0]
     assert extended.groups.tolist() == [5, 6, 7, 6, 5]
     assert extended.fingerprint != data.fingerprint
-    assert TextData("t", ("ab", "c"), None, torch.zeros(2, dtype=torch.long), 0).fingerprint != TextData("t", ("a", "bc"), None, torch.zeros(2, dtype=torch.long), 0).fingerprint
+    assert (
+        TextData("t", ("ab", "c"), None, torch.zeros(2, dtype=torch.long), 0).fingerprint
+        != TextData("t", ("a", "bc"), None, torch.zeros(2, dtype=torch.long), 0).fingerprint
+    )
     with pytest.raises(ValueError, match="labels must lie in"):
         TextData("t", ("a",), torch.tensor([2]), torch.tensor([0]), n_classes=2)
     with pytest.raises(ValueError, match="n_classes=0"):
@@ -68,7 +73,7 @@ def test_hashed_word_tokenizer_is_a_fixed_function_of_the_text() -> None:
 
 
 @pytest.mark.parametrize("registry", [TEXT_CLASSIFIERS, LANGUAGE_MODELS, TEXT_DATASETS])
-def test_text_registries_validate_their_parameters(registry) -> None:  # type: ignore[no-untyped-def]
+def test_text_registries_validate_their_parameters(registry: Registry[Any]) -> None:
     for name in registry:
         cls = registry[name]
         assert set(cls.parameter_constraints) == set(constructor_parameters(cls)) and cls.description
@@ -110,7 +115,13 @@ def test_bag_of_embeddings_learns_a_cue_word_up_to_the_label_noise() -> None:
     train_texts, train_y = _toy_sentiment(400, flip=0.1, seed=0)
     test_texts, test_y = _toy_sentiment(400, flip=0.1, seed=1)
     model = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=16).build(tok.vocab_size, 2, torch.Generator().manual_seed(0))
-    train_model(model, tok.encode_batch(train_texts), train_y, TrainSpec(epochs=30, batch_size=32, lr=0.5, momentum=0.9, weight_decay=0.0), torch.Generator().manual_seed(0))
+    train_model(
+        model,
+        tok.encode_batch(train_texts),
+        train_y,
+        TrainSpec(epochs=30, batch_size=32, lr=0.5, momentum=0.9, weight_decay=0.0),
+        torch.Generator().manual_seed(0),
+    )
     test_accuracy = accuracy(model, tok.encode_batch(test_texts), test_y)
     # 10 % of the test labels are flipped: a perfect cue reader scores about 0.9, chance 0.5
     assert 0.8 < test_accuracy < 0.97
@@ -160,7 +171,9 @@ def test_language_model_training_lowers_the_loss() -> None:
     docs = _tiny_corpus()
     model = TinyGPT(n_layer=1, d_model=32, n_head=2, context=32).build(256, torch.Generator().manual_seed(0))
     before = float(sequence_losses(model, docs).mean())
-    log = train_language_model(model, docs, LMTrainSpec(epochs=150, batch_size=4, lr=1e-2, warmup_steps=5), torch.Generator().manual_seed(0))
+    log = train_language_model(
+        model, docs, LMTrainSpec(epochs=150, batch_size=4, lr=1e-2, warmup_steps=5), torch.Generator().manual_seed(0)
+    )
     after = float(sequence_losses(model, docs).mean())
     assert before > 5.0  # about ln(256) = 5.5 at initialisation
     # Which of the 4 sentences follows the start marker is unpredictable: ln 4 nats per document, about

@@ -40,8 +40,7 @@ from unlearnkit.data.text.canaries import Canary
 from unlearnkit.data.text.tokenize import ByteTokenizer
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.metrics.functional import ArrayLike, _np
-from unlearnkit.models.text.gpt import CausalLM
-from unlearnkit.training.language_model import continuation_log_likelihood
+from unlearnkit.training.language_model import PrefixCachingLM, continuation_log_likelihood
 
 
 def exposure_from_rank(rank: int, space_size: int) -> float:
@@ -120,7 +119,7 @@ def _other_secrets(secret: int, space: int, n: int | None, generator: torch.Gene
 
 
 def canary_exposures(
-    model: CausalLM,
+    model: PrefixCachingLM,
     canaries: Sequence[Canary],
     generator: torch.Generator,
     *,

@@ -102,11 +102,7 @@ class ModelInversion(Configurable):
                     attack = -logits.gather(1, labels[:, None]).sum()
                 else:
                     attack = F.cross_entropy(logits, labels, reduction="sum")
-                loss = (
-                    attack
-                    + self.tv_weight * total_variation(x).sum()
-                    + self.l2_weight * ((x - neutral) ** 2).flatten(1).mean(1).sum()
-                )
+                loss = attack + self.tv_weight * total_variation(x).sum() + self.l2_weight * ((x - neutral) ** 2).flatten(1).mean(1).sum()
                 (gradient,) = torch.autograd.grad(loss, x)
                 x.grad = gradient
                 optimizer.step()
@@ -124,7 +120,9 @@ def ssim(images: torch.Tensor, targets: torch.Tensor, pixel_range: PixelRange, k
     it). ``kernel_size`` must be odd and at most the image's height and width.
     """
     if images.shape != targets.shape or images.ndim != 4:
-        raise InvalidParameterError(f"images and targets must both be (N, C, H, W) of one shape; got {tuple(images.shape)} and {tuple(targets.shape)}")
+        raise InvalidParameterError(
+            f"images and targets must both be (N, C, H, W) of one shape; got {tuple(images.shape)} and {tuple(targets.shape)}"
+        )
     if kernel_size % 2 == 0 or kernel_size > min(images.shape[-2:]):
         raise InvalidParameterError(f"kernel_size must be odd and at most {min(images.shape[-2:])} for these images; got {kernel_size}")
     values = structural_similarity_index_measure(

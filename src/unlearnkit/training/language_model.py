@@ -14,12 +14,13 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unlearnkit.models.text.gpt import CausalLM
+from unlearnkit.models.text.gpt import CausalLM, KeyValue
 from unlearnkit.params import Configurable, Interval
 from unlearnkit.progress import Progress, SilentProgress
 
@@ -176,8 +177,22 @@ def sequence_losses(model: CausalLM, documents: Sequence[torch.Tensor], batch_si
         model.train(was_training)
 
 
+class PrefixCachingLM(Protocol):
+    """What scoring continuations needs: :class:`CausalLM`'s prefix cache (any module offering it will do)."""
+
+    training: bool
+
+    def prefix_state(self, prefix: torch.Tensor) -> tuple[torch.Tensor, list[KeyValue]]: ...
+
+    def continue_from(self, cache: list[KeyValue], ids: torch.Tensor) -> torch.Tensor: ...
+
+    def train(self, mode: bool = True) -> object: ...
+
+
 @torch.no_grad()
-def continuation_log_likelihood(model: CausalLM, prefix: torch.Tensor, continuations: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def continuation_log_likelihood(
+    model: PrefixCachingLM, prefix: torch.Tensor, continuations: torch.Tensor, batch_size: int = 1024
+) -> torch.Tensor:
     """log Pr(continuation | prefix) (nats), summed over the continuation's tokens: shape (M,), float64.
 
     ``prefix`` is 1-D (P,), ``continuations`` (M, L); P + L - 1 must fit the
@@ -185,7 +200,7 @@ def continuation_log_likelihood(model: CausalLM, prefix: torch.Tensor, continuat
     continuation.
     """
     was_training = model.training
-    model.eval()
+    model.train(False)
     try:
         last, cache = model.prefix_state(prefix)
         first = F.log_softmax(last.double(), dim=-1)[continuations[:, 0]]

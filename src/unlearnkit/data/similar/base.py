@@ -34,7 +34,7 @@ D = TypeVar("D", ClassificationData, TextData)
 
 
 def modality(data: SimilarData) -> str:
-    """"image" for :class:`ClassificationData`, "text" for :class:`TextData`."""
+    """ "image" for :class:`ClassificationData`, "text" for :class:`TextData`."""
     if isinstance(data, ClassificationData):
         return "image"
     if isinstance(data, TextData):
@@ -193,7 +193,8 @@ class SimilarConstructor(Configurable, ABC):
         kind = modality(data)
         if kind not in self.modalities:
             raise InvalidParameterError(
-                f"similar-sample constructor {self.name!r} works on {' or '.join(sorted(self.modalities))} data; got {kind} data {data.name!r}"
+                f"similar-sample constructor {self.name!r} works on {' or '.join(sorted(self.modalities))} data; "
+                f"got {kind} data {data.name!r}"
             )
         n = len(data)
         target_rows = _index_array(targets, "targets", n)

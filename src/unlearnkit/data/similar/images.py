@@ -74,9 +74,7 @@ class BlockMask(SimilarConstructor):
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         if height % self.block or width % self.block:
-            raise InvalidParameterError(
-                f"block_mask: the 'block' size {self.block} must divide the image size {height}x{width}"
-            )
+            raise InvalidParameterError(f"block_mask: the 'block' size {self.block} must divide the image size {height}x{width}")
         return height // self.block, width // self.block
 
     def masked_blocks(self, height: int, width: int) -> int:

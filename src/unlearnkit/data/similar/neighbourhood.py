@@ -94,7 +94,9 @@ class Neighbourhood(Configurable):
         "min_score": NoneOr(Interval(float, None, None)),
     }
 
-    def __init__(self, *, source: str = "recorded", tau: float | None = None, encoder: str = "pixels", min_score: float | None = None) -> None:
+    def __init__(
+        self, *, source: str = "recorded", tau: float | None = None, encoder: str = "pixels", min_score: float | None = None
+    ) -> None:
         self.source = source
         self.tau = tau
         self.encoder = encoder

@@ -28,7 +28,8 @@ def attach_similar(split: Split, similar: SimilarSet) -> Split:
     misplaced = np.setdiff1d(existing, split.retain)
     if misplaced.size:
         raise SplitError(
-            f"{misplaced.size} neighbours are not retain samples (e.g. rows {misplaced[:5].tolist()}); find neighbours only among retain rows"
+            f"{misplaced.size} neighbours are not retain samples (e.g. rows {misplaced[:5].tolist()}); "
+            "find neighbours only among retain rows"
         )
     copies = similar.copies
     n_samples = similar.n_original + copies.size

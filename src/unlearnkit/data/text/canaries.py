@@ -72,9 +72,7 @@ def insert_canaries(corpus: TextData, canaries: Sequence[Canary]) -> tuple[TextD
     first_group = int(corpus.groups.max()) + 1 if len(corpus) else 0
     groups = torch.cat([corpus.groups, torch.arange(first_group, first_group + len(canaries))])
     test_mask = None if corpus.test_mask is None else np.r_[corpus.test_mask, np.zeros(len(canaries), bool)]
-    extended = TextData(
-        corpus.name, (*corpus.texts, *(c.text for c in canaries)), None, groups, 0, corpus.group_name, test_mask
-    )
+    extended = TextData(corpus.name, (*corpus.texts, *(c.text for c in canaries)), None, groups, 0, corpus.group_name, test_mask)
     return extended, np.arange(len(corpus), len(extended), dtype=np.int64)
 
 

