@@ -62,7 +62,8 @@ class ModelCache:
             start = time.perf_counter()
             model, log = kind.fit(resolved, prepared, rows, torch.Generator().manual_seed(seed), self.progress, role)
             seconds = time.perf_counter() - start
-        meta = {**log, "seconds": seconds, "peak_memory_mib": peak.mib}
+        # Trained weights depend on torch's thread count (summation order), so it is on record.
+        meta = {**log, "seconds": seconds, "peak_memory_mib": peak.mib, "torch_threads": torch.get_num_threads()}
         self.store.save_model(key, role, model.state_dict(), meta)
         return TrainedModel(model, seconds, peak.mib, meta)
 
@@ -85,6 +86,6 @@ class ModelCache:
             seconds = time.perf_counter() - start
         model.eval()
         state, extra = method.original_state(model)
-        meta = {**extra, "seconds": seconds, "peak_memory_mib": peak.mib}
+        meta = {**extra, "seconds": seconds, "peak_memory_mib": peak.mib, "torch_threads": torch.get_num_threads()}
         self.store.save_model(key, f"{type(method).__name__} original", state, meta)
         return TrainedModel(model, seconds, peak.mib, meta)

@@ -228,5 +228,7 @@ class Runner:
         with measure_peak_memory() as peak:
             result: UnlearnResult = method.unlearn(start_model, task)
         outputs = kind.outputs(result.model, prepared)
-        return Evaluated(result.model, outputs, result.seconds, peak.mib), {**result.diagnostics, **extra}
+        # Results depend on torch's thread count (summation order), so it is on record with the run.
+        diagnostics = {**result.diagnostics, **extra, "torch_threads": torch.get_num_threads()}
+        return Evaluated(result.model, outputs, result.seconds, peak.mib), diagnostics
 
