@@ -8,6 +8,7 @@ import math
 import os
 from typing import Any
 
+from unlearnkit.cli.files import check_output_path, write_atomically
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.build import load_report
 from unlearnkit.report.goals import goal_warnings
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise UnlearnkitError(f"no store at {args.store}; run `unlearnkit run CONFIG --store {args.store}` first")
     if args.format == "html" and not args.output:
         raise UnlearnkitError("--format html writes a file: give --output REPORT.html")
+    if args.output:
+        check_output_path(args.output)
     store = StoreReader(args.store)  # read-only: a report never changes the store it reads
     report = load_report(store, args.experiment)
     if args.format == "html":
@@ -61,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = to_markdown(report.tables, report.population)
     if args.output:
-        # Write to a temporary file first so a failure never leaves half a report.
-        temporary = args.output + ".partial"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, args.output)
+        write_atomically(args.output, text)
     else:
         print(text, end="")
     return 0

@@ -224,6 +224,14 @@ class StoreReader:
             raise StoreError(f"store {self.path}: the checkpoint of model {key} cannot be loaded ({type(error).__name__})") from error
         return state, json.loads(row["meta"])
 
+    def has_model(self, key: str) -> bool:
+        return self._lookup("SELECT 1 FROM models WHERE key = ?", (key,)) is not None
+
+    def model_seconds(self, key: str) -> float | None:
+        """The training time recorded with a cached model (None when it is not stored)."""
+        row = self._lookup("SELECT meta FROM models WHERE key = ?", (key,))
+        return None if row is None else float(json.loads(row["meta"])["seconds"])
+
     def model_count(self) -> int:
         row = self._lookup("SELECT COUNT(*) AS n FROM models", ())
         return 0 if row is None else int(row["n"])
