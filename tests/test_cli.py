@@ -157,24 +157,6 @@ def test_report_without_store_exits_2(tmp_path, capsys) -> None:
     assert "no store" in capsys.readouterr().err
 
 
-def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
-    pytest.importorskip("ray")
-    local, distributed = str(tmp_path / "local.sqlite"), str(tmp_path / "ray.sqlite")
-    assert main(["run", config, "--store", local, "--quiet"]) == 0
-    assert main(["run", config, "--store", distributed, "--quiet", "--workers", "2"]) == 0
-    assert "6 run(s) executed" in capsys.readouterr().err
-    by_key = {r.run_key: r for r in SQLiteStore(local).runs()}
-    remote = SQLiteStore(distributed).runs()
-    assert {r.run_key for r in remote} == set(by_key)
-    for run in remote:
-        expected = by_key[run.run_key].metrics
-        # same seeds, same data, same recipe: identical models, so identical accuracies
-        assert run.metrics["forget_acc"] == expected["forget_acc"] and run.metrics["test_acc"] == expected["test_acc"]
-    # units see one seed each, but the store keeps the whole configuration (the report reads it) and every reference
-    assert SQLiteStore(distributed).experiment_configs()["tiny"]["seeds"] == [0, 1]
-    assert {ref.seed for ref in SQLiteStore(distributed).references().values()} == {0, 1}
-
-
 def test_report_shows_only_the_latest_recipe_of_a_label(config, tmp_path, capsys) -> None:
     """Re-running a label with another recipe replaces its rows in the report; the old runs stay stored."""
     store = str(tmp_path / "store.sqlite")

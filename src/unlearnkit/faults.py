@@ -7,7 +7,9 @@ lookup.
 
 ``UNLEARNKIT_FAULT=POINT:ACTION:N:FOLDER`` (several separated by ``;``):
 
-* ``POINT``: one of :data:`POINTS`;
+* ``POINT``: one of :data:`POINTS`, optionally ``POINT@TEXT`` to act only
+  where ``TEXT`` occurs in the name of what is at work (a unit of work such
+  as ``tiny/finetune/seed0``);
 * ``ACTION``: ``kill`` sends SIGKILL to the process when the point is
   reached for the N-th time (1-based); ``raise`` raises :class:`InjectedFaultError`
   the first N times it is reached (a flaky unit: retried, then succeeds);
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 ENVIRONMENT_VARIABLE = "UNLEARNKIT_FAULT"
@@ -40,6 +44,7 @@ class InjectedFaultError(RuntimeError):
 @dataclass(frozen=True)
 class Fault:
     point: str
+    where: str
     action: str
     count: int
     folder: str
@@ -47,9 +52,10 @@ class Fault:
     @classmethod
     def parse(cls, text: str) -> Fault:
         point, action, count, folder = text.split(":", 3)
+        point, _, where = point.partition("@")
         if point not in POINTS or action not in ACTIONS:
             raise ValueError(f"{ENVIRONMENT_VARIABLE}: unknown point or action in {text!r}; points {sorted(POINTS)}, actions {ACTIONS}")
-        return cls(point, action, int(count), folder)
+        return cls(point, where, action, int(count), folder)
 
     def next_reach(self) -> int:
         """Record one more reach of the point; its number, from 1, over every process sharing the folder."""
@@ -64,14 +70,36 @@ class Fault:
                 number += 1
 
 
-def reached(point: str) -> None:
-    """Mark ``point`` as reached; act if a fault for it is configured in the environment."""
-    spec = os.environ.get(ENVIRONMENT_VARIABLE)
-    if not spec:
+def configured() -> str | None:
+    """The fault specification of this process (None outside fault-injection tests)."""
+    return os.environ.get(ENVIRONMENT_VARIABLE) or None
+
+
+@contextmanager
+def applied(spec: str | None) -> Iterator[None]:
+    """Use the driver's specification inside a worker process that was started before it was set."""
+    if spec is None or os.environ.get(ENVIRONMENT_VARIABLE) == spec:
+        yield
+        return
+    before = os.environ.get(ENVIRONMENT_VARIABLE)
+    os.environ[ENVIRONMENT_VARIABLE] = spec
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ENVIRONMENT_VARIABLE]
+        else:
+            os.environ[ENVIRONMENT_VARIABLE] = before
+
+
+def reached(point: str, where: str = "") -> None:
+    """Mark ``point`` as reached (by ``where``); act if a fault for it is configured in the environment."""
+    spec = configured()
+    if spec is None:
         return
     for text in spec.split(";"):
         fault = Fault.parse(text)
-        if fault.point != point:
+        if fault.point != point or fault.where not in where:
             continue
         if fault.action == "always":
             raise InjectedFaultError(f"injected failure at {point!r}")

@@ -44,7 +44,7 @@ def method_lines(experiments: list[ExperimentFields], summary: RunSummary, store
         for method in experiment.methods:
             name = f"{experiment.name}/{method.display_name}"
             times = seconds.get(name, [])
-            line = f"{name}: {len(times)} of {len(experiment.seeds)} seed(s) stored ({executed[name]} run now, {skipped[name]} already)"
+            line = f"{name}: {len(times)} of {len(experiment.seeds)} seed(s) stored ({executed[name]} new, {skipped[name]} already)"
             if failed[name]:
                 line += f", {failed[name]} failed"
             if times:

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from unlearnkit import __version__
+from unlearnkit import __version__, faults
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.executor import DEFAULT_RETRIES, Failure, Job, Refused, blocked, check_order, one_line, perform
 from unlearnkit.experiment.units import WorkContext
@@ -43,14 +43,15 @@ def _context() -> WorkContext:
     return _worker_context
 
 
-def execute_remotely(unit: Any, cpus: int, version: str, *inputs: Any) -> Any:
-    """The body of every Ray task: run one unit in this worker process."""
+def execute_remotely(unit: Any, name: str, cpus: int, version: str, fault: str | None, *inputs: Any) -> Any:
+    """The body of every Ray task: run one unit in this worker process (``fault``: the driver's test-only fault injection)."""
     if version != __version__:
         return Refused(f"this Ray worker runs unlearnkit {__version__}, the driver {version}; install the same version on every node", "")
     if any(isinstance(value, Refused) for value in inputs):
         return Refused("an input of this unit failed", "")
     torch.set_num_threads(cpus)  # a worker process of its own: its thread pool is ours to size
-    return perform(unit, _context(), inputs)
+    with faults.applied(fault):
+        return perform(unit, name, _context(), inputs)
 
 
 class RayExecutor:
@@ -106,7 +107,8 @@ class RayExecutor:
                     bar.advance()
                     continue
                 options = {"num_cpus": job.cpus, "max_retries": self.retries, "retry_exceptions": True, "name": job.name}
-                ref = self._remote.options(**options).remote(job.unit, job.cpus, __version__, *[refs[id(d)] for d in job.inputs])
+                inputs = [refs[id(d)] for d in job.inputs]
+                ref = self._remote.options(**options).remote(job.unit, job.name, job.cpus, __version__, faults.configured(), *inputs)
                 refs[id(job)] = ref
                 pending[ref] = job
             while pending:

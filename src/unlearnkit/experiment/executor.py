@@ -82,9 +82,9 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[Job], context: WorkContext, progress: Progress) -> list[Failure]: ...
 
 
-def perform(unit: Callable[..., Any], context: WorkContext, inputs: Sequence[Any]) -> Any:
+def perform(unit: Callable[..., Any], name: str, context: WorkContext, inputs: Sequence[Any]) -> Any:
     """Call a unit where it runs: user errors come back as :class:`Refused`, anything else is raised (and retried)."""
-    faults.reached("unit")
+    faults.reached("unit", name)
     try:
         return unit(context, *inputs)
     except UnlearnkitError as error:
@@ -165,7 +165,7 @@ class LocalExecutor:
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                outcome = perform(job.unit, context, inputs)
+                outcome = perform(job.unit, job.name, context, inputs)
             except Exception as error:  # noqa: BLE001 — any crash of a unit is retried, then recorded with its traceback
                 if attempt == attempts:
                     return Failure(job.name, job.key, job.experiment, one_line(error), traceback.format_exc(), attempt)

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from unlearnkit import faults
 from unlearnkit.errors import StoreError
 from unlearnkit.store.migrations import V0_TABLES, install_read_views, migrate, tables_of_version
 from unlearnkit.store.schema import SCHEMA_VERSION, create_schema_sql
@@ -209,11 +210,13 @@ def _prepare(connection: sqlite3.Connection, path: str, new_file: bool) -> None:
 
 
 @contextmanager
-def open_for_writing(path: str) -> Iterator[sqlite3.Connection]:
+def open_for_writing(path: str, what: str = "") -> Iterator[sqlite3.Connection]:
     """A connection inside one write transaction: committed when the block ends, rolled back if it raises.
 
     A missing file (and its folder) is created with the current schema; an
-    older store is migrated first (one transaction of its own).
+    older store is migrated first (one transaction of its own). ``what`` names
+    the write for the fault-injection tests (:mod:`unlearnkit.faults`), which
+    kill the process inside the transaction or just after it.
     """
     check_writable_location(path)
     new_file = not os.path.lexists(path)
@@ -230,11 +233,13 @@ def open_for_writing(path: str) -> Iterator[sqlite3.Connection]:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                faults.reached("write", what)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+            faults.reached("written", what)
     except BaseException:
         connection.close()
         if new_file and os.path.isfile(path) and os.path.getsize(path) == 0:

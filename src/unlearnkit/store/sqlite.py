@@ -224,6 +224,9 @@ class StoreReader:
             raise StoreError(f"store {self.path}: the checkpoint of model {key} cannot be loaded ({type(error).__name__})") from error
         return state, json.loads(row["meta"])
 
+    def model_keys(self) -> list[str]:
+        return [str(row["key"]) for row in self._select("SELECT key FROM models ORDER BY key")] if self.exists() else []
+
     def has_model(self, key: str) -> bool:
         return self._lookup("SELECT 1 FROM models WHERE key = ?", (key,)) is not None
 
@@ -257,7 +260,7 @@ class SQLiteStore(StoreReader):
     def write_run(self, record: RunRecord, outputs: Outputs) -> None:
         """Write a run and its per-example outputs atomically (replacing an earlier copy)."""
         row, output_rows = _run_row(record), _output_rows("run_key", record.run_key, outputs)
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "run") as db:
             db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))  # its outputs go with it (cascade)
             db.execute(TABLES["runs"].insert_sql(), row)
             db.executemany(TABLES["outputs"].insert_sql(), output_rows)
@@ -265,7 +268,7 @@ class SQLiteStore(StoreReader):
     def write_reference(self, record: ReferenceRecord, outputs: Outputs) -> None:
         """Write a reference and its per-example outputs atomically (replacing an earlier copy)."""
         row, output_rows = _reference_row(record), _output_rows("reference_key", record.reference_key, outputs)
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "reference") as db:
             db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
             db.execute(TABLES["reference_runs"].insert_sql(), row)
             db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
@@ -273,7 +276,7 @@ class SQLiteStore(StoreReader):
     def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
         """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction."""
         row = {"name": name, "position": position, "config": json.dumps(config, sort_keys=True), "updated_at": time.time()}
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "experiment") as db:
             db.execute(TABLES["experiments"].insert_sql("INSERT OR REPLACE"), row)
             db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
             db.executemany(TABLES["current_runs"].insert_sql(), [{"experiment": name, "run_key": key} for key in run_keys])
@@ -288,12 +291,12 @@ class SQLiteStore(StoreReader):
             "seconds": seconds,
             "created_at": time.time(),
         }
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "trial") as db:
             db.execute(TABLES["tuning_trials"].insert_sql("INSERT OR REPLACE"), row)
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         row = {"key": key, "kind": kind, "meta": json.dumps(meta, sort_keys=True), "state": buffer.getvalue(), "created_at": time.time()}
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "model") as db:
             db.execute(TABLES["models"].insert_sql("INSERT OR REPLACE"), row)
