@@ -53,6 +53,8 @@ StoredOutputs = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 class Loadable(Protocol[LoadedT_co]):
+    """A dataset source: its parameters and the data they load."""
+
     def load(self) -> LoadedT_co: ...
     def get_params(self) -> dict[str, Any]: ...
 
@@ -62,7 +64,7 @@ class ResolvedExperiment:
     """An experiment's components, built once from its validated configuration."""
 
     config: ExperimentFields
-    dataset: Any  # the kind's dataset source (``load()`` -> the kind's data)
+    dataset: Loadable[Any]  # the kind's dataset source
     selector: Any  # the kind's forget selector
     split_spec: Any
     model_builder: Any
