@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from typing import Any
 
+from unlearnkit.cli.main import main
 from unlearnkit.store import StoreReader
 
 # Two seeds, three methods (retraining, two unlearning methods): 4 trained models, 2 references, 6 runs.
@@ -70,3 +73,9 @@ def numbers(path: str) -> dict[str, Any]:
             digest.update(state[name].numpy().tobytes())
         models[key] = digest.hexdigest()
     return {"runs": runs, "references": references, "models": models}
+
+
+def run_cli(argv: list[str], environment: dict[str, str]) -> None:
+    """A child process's body: the command line with extra environment variables (exits with its code)."""
+    os.environ.update(environment)
+    sys.exit(main(argv))

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     status.print(
         f"{len(summary.executed)} run(s) executed, {len(summary.skipped)} already in {args.store}"
         + (f", {len(summary.failures)} unit(s) failed" if summary.failures else "")
-        + f" (units of work {how.where})",
+        + f"; {len(summary.trained)} model(s) trained from scratch (units of work {how.where})",
         markup=False,
     )
     for line in method_lines(experiments, summary, store):
