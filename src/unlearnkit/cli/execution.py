@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
 
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.distributed import ray_session
 from unlearnkit.experiment.executor import DEFAULT_RETRIES, Executor, Failure, LocalExecutor
 from unlearnkit.progress import Progress, RichProgress, SilentProgress
@@ -52,8 +53,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--address",
         "--ray-address",
         dest="address",
-        default=os.environ.get("RAY_ADDRESS") or None,
-        help="join the Ray cluster at this address ('auto', HOST:PORT; default: $RAY_ADDRESS, else no Ray)",
+        help="join the Ray cluster at this address ('auto', HOST:PORT; default: $RAY_ADDRESS unless --workers is given, else no Ray)",
     )
     parser.add_argument(
         "--cpus-per-unit",
@@ -88,13 +88,19 @@ def execution(args: argparse.Namespace, console: Console) -> Iterator[Execution]
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()
     )
+    if args.workers is not None and args.address is not None:
+        raise UnlearnkitError(
+            f"give either --workers (start a local Ray) or --address (join a cluster); got both ({args.workers}, {args.address!r})"
+        )
+    address = args.address
+    if address is None and args.workers is None:  # --workers says "here": a RAY_ADDRESS in the environment is then ignored
+        address = os.environ.get("RAY_ADDRESS") or None
     with RichBars(*columns, console=console, transient=True, disable=not show_bars) as bars:
         progress: Progress = RichProgress(bars) if show_bars else SilentProgress()
-        if args.workers is None and args.address is None:
+        if args.workers is None and address is None:
             yield Execution(LocalExecutor(args.retries, args.cpus_per_unit), progress, args.cpus_per_unit or 1, "in this process")
             return
-        where = f"on {args.workers} local Ray worker CPU(s)" if args.workers is not None else f"on the Ray cluster at {args.address}"
-        address = None if args.workers is not None else args.address
+        where = f"on {args.workers} local Ray worker CPU(s)" if args.workers is not None else f"on the Ray cluster at {address}"
         with ray_session(workers=args.workers, address=address, retries=args.retries) as executor:
             yield Execution(executor, progress, args.cpus_per_unit or 1, where)
 
@@ -119,3 +125,4 @@ def print_tracebacks(failures: list[Failure]) -> None:
     for failure in failures:
         if failure.traceback:
             print(f"--- {failure.job}\n{failure.traceback}", file=sys.stderr)
+

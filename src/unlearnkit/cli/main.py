@@ -3,14 +3,14 @@
 User errors (bad configuration, unknown names, missing data, unusable store
 or output path, bad options) exit with code 2 and a message, without a
 traceback unless ``--debug`` is given (before or after the sub-command).
-Units of work that failed while running exit with code 1 after every other
-unit finished and was stored.
+A unit of work that crashed while running (after its retries) makes the
+command exit with code 1 once every other unit finished and was stored.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -20,21 +20,33 @@ from rich.console import Console
 from unlearnkit import __version__
 from unlearnkit.cli import list_command, report_command, run_command, tune_command
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.registry import did_you_mean
 
 DEFAULT_STORE = ".unlearnkit/store.sqlite"
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of ``parser`` and of its sub-commands (an unknown option is reported by the top parser)."""
+    options: list[str] = []
+    for action in parser._actions:
+        options += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options += _option_strings(sub)
+    return sorted(set(options))
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block), a did-you-mean for unknown options, exit code 2."""
+    """argparse with one-line errors (no usage block), a did-you-mean for unknown options and commands, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            options = [option for action in self._actions for option in action.option_strings]
-            for word in message.split(":", 1)[1].split():
-                close = difflib.get_close_matches(word, options, n=1)
-                if close:
-                    message += f" (did you mean {close[0]}?)"
-                    break
+            options = _option_strings(self)
+            hints = [did_you_mean(word, options) for word in message.split(":", 1)[1].split() if word.startswith("-")]
+            message += next((hint for hint in hints if hint), "")
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 

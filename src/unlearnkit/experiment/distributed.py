@@ -27,8 +27,8 @@ import torch
 
 from unlearnkit import __version__, faults
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.experiment.executor import DEFAULT_RETRIES, Failure, Job, Refused, blocked, check_order, one_line, perform
-from unlearnkit.experiment.units import WorkContext
+from unlearnkit.experiment.executor import DEFAULT_RETRIES, Failure, Job, Refused, blocked, check_order, perform, refusal
+from unlearnkit.experiment.units import WorkContext, one_line
 from unlearnkit.progress import Progress
 
 # One per Ray worker process, made by its first task: a worker runs many tasks, and
@@ -89,9 +89,10 @@ class RayExecutor:
                         failure = Failure(job.name, job.key, job.experiment, one_line(reason), str(error), self.retries + 1)
                     else:
                         if isinstance(outcome, Refused):
-                            failure = Failure(job.name, job.key, job.experiment, outcome.message.splitlines()[0], outcome.traceback, 1)
-                        else:
-                            job.on_done(outcome)
+                            for other in pending:  # bad input: no new work starts (see executor)
+                                ray.cancel(other)
+                            raise refusal(job, outcome)
+                        job.on_done(outcome)
                 if failure is not None:
                     failed[id(job)] = failure
                     failures.append(failure)

@@ -9,10 +9,12 @@ so a sweep killed at any moment keeps every result that was finished.
 Failures: a unit that raises is run again, at most ``retries`` more times
 (a worker that crashed, memory that ran out, a flaky file system); one that
 still fails becomes a :class:`Failure` with its traceback, and the jobs that
-needed its result are not run (a :class:`Failure` naming it). A user error
-(:class:`~unlearnkit.errors.UnlearnkitError`, e.g. a setting unsuitable for
-this model) is recorded at once: the same input fails the same way. Either
-way the other jobs go on; the caller records the failures and exits non-zero.
+needed its result are not run (a :class:`Failure` naming it); the other jobs
+go on, and the caller records the failures and exits non-zero. A user error
+(:class:`~unlearnkit.errors.UnlearnkitError`: bad input found only while
+running, such as a stored checkpoint that does not fit the model) is not
+retried (the same input fails the same way): no new work starts and the
+error is raised, as for bad input found before anything ran.
 
 :class:`LocalExecutor` (the default) needs no Ray; the Ray executor lives in
 :mod:`.distributed`. Both run the same units with the same seeds, so with the
@@ -32,7 +34,7 @@ import torch
 
 from unlearnkit import faults
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.experiment.units import WorkContext
+from unlearnkit.experiment.units import WorkContext, one_line
 from unlearnkit.progress import Progress
 
 # A unit that raised runs at most this many more times by default.
@@ -91,13 +93,19 @@ def perform(unit: Callable[..., Any], name: str, context: WorkContext, inputs: S
         return Refused(str(error), traceback.format_exc())
 
 
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
 def blocked(job: Job, by: Failure) -> Failure:
     return Failure(job.name, job.key, job.experiment, f"not run: it needs {by.job}, which failed", "", 0, by.job)
+
+
+class UnitTraceback(Exception):  # noqa: N818 — not an error of its own: the text of another process's traceback
+    """The traceback of a unit's user error, where the unit ran (shown under ``--debug``)."""
+
+
+def refusal(job: Job, refused: Refused) -> UnlearnkitError:
+    """The user error a unit returned, as an exception to raise in the driver (its traceback as the cause)."""
+    error = UnlearnkitError(f"{job.name}: {refused.message}")
+    error.__cause__ = UnitTraceback(refused.traceback)
+    return error
 
 
 def check_order(jobs: Sequence[Job]) -> None:
@@ -171,6 +179,6 @@ class LocalExecutor:
                     return Failure(job.name, job.key, job.experiment, one_line(error), traceback.format_exc(), attempt)
                 continue
             if isinstance(outcome, Refused):
-                return Failure(job.name, job.key, job.experiment, outcome.message.splitlines()[0], outcome.traceback, attempt)
+                raise refusal(job, outcome)
             return outcome
         raise AssertionError("unreachable: the last attempt returns")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.executor import Executor, Failure, Job, LocalExecutor
 from unlearnkit.experiment.keys import reference_key, run_key
 from unlearnkit.experiment.model_cache import ModelCache
@@ -58,11 +59,20 @@ class Runner:
 
     # -- planning -------------------------------------------------------------
     def plan(self, position: int, config: ExperimentFields) -> Plan:
-        return self.plans.build(position, config)
+        plan = self.plans.build(position, config)
+        if len(plan.prepared.split.forget) == 0:
+            raise UnlearnkitError(f"the forget set is empty: forget = {config.forget.model_dump()} selects no training sample")
+        return plan
 
     def plan_all(self, configs: Sequence[ExperimentFields]) -> list[Plan]:
         """Every experiment's data, split and forget set: a request that cannot be met fails before anything is written."""
-        return [self.plan(position, config) for position, config in enumerate(configs)]
+        plans = []
+        for position, config in enumerate(configs):
+            try:
+                plans.append(self.plan(position, config))
+            except UnlearnkitError as error:
+                raise type(error)(f"experiment[{position}] ({config.name!r}): {error}") from error
+        return plans
 
     def save_configuration(self, plan: Plan) -> None:
         """Keep the whole configuration and the run keys it asks for.

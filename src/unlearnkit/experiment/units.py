@@ -104,6 +104,13 @@ def resolve(config: ExperimentFields) -> tuple[ExperimentKind[Any, Any], Resolve
     return kind, kind.resolve(config)
 
 
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (a multi-line message joined), cut at ``limit`` characters."""
+    text = " ".join(str(error).split())
+    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 # How many evaluated models a process keeps: a seed's original, reference and retrained model, plus one.
 _EVALUATED_KEPT = 4
 
@@ -147,7 +154,12 @@ class PlanCache:
         if trained.role not in ("original", "reference", "retrain"):
             raise ValueError(f"a {trained.role!r} model is not one of the experiment's own (original, reference, retrain)")
         role: ModelRole = trained.role  # type: ignore[assignment]  # narrowed to the literal by the check above
-        model = plan.kind.restore(plan.resolved, plan.prepared, plan.rows(role), trained.state)
+        try:
+            model = plan.kind.restore(plan.resolved, plan.prepared, plan.rows(role), trained.state)
+        except RuntimeError as error:  # load_state_dict: missing or unexpected keys, shapes that differ
+            raise UnlearnkitError(
+                f"{plan.name}: the stored {role} model {trained.key} does not fit this experiment's model ({one_line(error)})"
+            ) from error
         evaluated = Evaluated(model, plan.kind.outputs(model, plan.prepared), trained.seconds, trained.peak_memory_mib)
         self._evaluated[trained.key] = evaluated
         while len(self._evaluated) > _EVALUATED_KEPT:

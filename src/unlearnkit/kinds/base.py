@@ -42,7 +42,7 @@ from unlearnkit.metrics.population_metrics import PopulationMetric, population_l
 from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
 from unlearnkit.params import Configurable
 from unlearnkit.progress import Progress
-from unlearnkit.registry import Registry
+from unlearnkit.registry import Registry, did_you_mean
 
 DataT = TypeVar("DataT")
 OutputsT = TypeVar("OutputsT")
@@ -118,7 +118,10 @@ class Evaluated(Generic[OutputsT]):
 def component_problems(registry: Registry[Any], component: Component, where: str) -> list[str]:
     """An unknown name (listing what exists) or the parameter problems of a registered component."""
     if component.name not in registry:
-        return [f"{where}.name: unknown {registry.kind} {component.name!r}; registered {registry.kind}s: {', '.join(registry)}"]
+        return [
+            f"{where}.name: unknown {registry.kind} {component.name!r}{did_you_mean(component.name, registry)}; "
+            f"registered {registry.kind}s: {', '.join(registry)}"
+        ]
     cls: type[Configurable] = registry[component.name]
     return cls.parameter_problems(component.params, where)
 

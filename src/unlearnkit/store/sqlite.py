@@ -15,6 +15,7 @@ import pickle
 import sqlite3
 import time
 import zipfile
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -146,8 +147,12 @@ class StoreReader:
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read-only view of the store in which every read of one block sees the same state."""
+        return open_read_only(self.path)
+
     def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with open_read_only(self.path) as db:
+        with self._snapshot() as db:
             return db.execute(sql, parameters).fetchall()
 
     def _lookup(self, sql: str, parameters: tuple[Any, ...]) -> sqlite3.Row | None:
@@ -170,7 +175,7 @@ class StoreReader:
         An experiment with no recorded configuration (a store written before
         configurations were kept) contributes all its runs.
         """
-        with open_read_only(self.path) as db:
+        with self._snapshot() as db:
             current = db.execute("SELECT experiment, run_key FROM current_runs").fetchall()
             rows = db.execute(TABLES["runs"].select_sql() + _RUN_ORDER).fetchall()
         keys: dict[str, set[str]] = {}
@@ -252,6 +257,9 @@ class SQLiteStore(StoreReader):
             check_store(self.path)
         check_writable_location(self.path)
 
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        return open_read_only(self.path, writer=True)
+
     def migrate(self) -> None:
         """Bring the file to the current schema now (otherwise the first write does)."""
         with open_for_writing(self.path):
@@ -274,8 +282,17 @@ class SQLiteStore(StoreReader):
             db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
 
     def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
-        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction."""
+        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction.
+
+        Nothing is written when the store already holds exactly this (a re-run of a finished sweep changes no byte).
+        """
         row = {"name": name, "position": position, "config": json.dumps(config, sort_keys=True), "updated_at": time.time()}
+        if self.exists():
+            with self._snapshot() as db:
+                stored = db.execute("SELECT position, config FROM experiments WHERE name = ?", (name,)).fetchone()
+                keys = {r["run_key"] for r in db.execute("SELECT run_key FROM current_runs WHERE experiment = ?", (name,))}
+            if stored is not None and (stored["position"], stored["config"]) == (position, row["config"]) and keys == set(run_keys):
+                return
         with open_for_writing(self.path, "experiment") as db:
             db.execute(TABLES["experiments"].insert_sql("INSERT OR REPLACE"), row)
             db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
