@@ -23,6 +23,7 @@ from unlearnkit.report.goals import (
 from unlearnkit.report.loss_histograms import loss_histogram_figure
 from unlearnkit.report.markdown import ARROWS, format_interval, format_value
 from unlearnkit.report.plots import (
+    Bounds,
     per_class_accuracy,
     png_data_uri,
     time_vs_retrain,
@@ -142,11 +143,21 @@ def scatter_axes(table: ExperimentTable) -> tuple[str, str] | None:
     return (utility[-1], forgetting[0]) if utility and forgetting else None
 
 
+def metric_bounds(runs: list[RunRecord], metrics: tuple[str, ...]) -> dict[str, Bounds]:
+    """[0, 1] for a metric every run scored within [0, 1] (a proportion: its error bars stop there)."""
+    bounds = {}
+    for metric in metrics:
+        values = [run.metrics[metric] for run in runs if metric in run.metrics]
+        if values and all(0.0 <= value <= 1.0 for value in values):
+            bounds[metric] = (0.0, 1.0)
+    return bounds
+
+
 def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
     axes = scatter_axes(table)
     if axes is not None:
-        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes)), "utility vs forgetting"))
+        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes, metric_bounds(runs, axes))), "utility vs forgetting"))
     if "wall_time" in table.metrics:
         images.append(_img(png_data_uri(time_vs_retrain(table)), "wall time"))
     return f'<div class="plots">{"".join(images)}</div>' if images else ""
