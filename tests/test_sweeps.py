@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,19 +51,35 @@ def test_a_unit_that_always_fails_is_reported_the_others_are_stored_and_a_rerun_
     assert "Traceback" not in err
     assert {run.label for run in StoreReader(store).runs()} == {"retrain", "random_label_fast"}
 
+    # the failure is kept with the runs: every report shows it, the JSON one with its traceback
+    assert main(["report", "--store", store]) == 0
+    text = capsys.readouterr().out
+    assert "> ⚠ 2 unit(s) of work failed in the last `run`" in text
+    assert "> ⚠ - tiny/finetune/seed1: InjectedFaultError: injected failure at 'unit' (after 2 attempt(s))" in text
+    assert main(["report", "--store", store, "--format", "json"]) == 0
+    (finetune,) = [r for r in json.loads(capsys.readouterr().out) if r["method"] == "finetune"]
+    assert finetune["seeds"] == [] and [f["unit"] for f in finetune["failures"]] == ["tiny/finetune/seed0", "tiny/finetune/seed1"]
+    assert "Traceback (most recent call last)" in finetune["failures"][0]["traceback"]
+    page = tmp_path / "report.html"
+    assert main(["report", "--store", store, "--format", "html", "--output", str(page)]) == 0
+    assert "2 unit(s) of work failed in the last `run`" in page.read_text()
+
     monkeypatch.delenv(ENVIRONMENT_VARIABLE)
     assert main(["run", config, "--store", store, "--quiet"]) == 0
     assert "2 run(s) executed, 4 already" in capsys.readouterr().err
     assert numbers(store) == clean
+    assert StoreReader(store).failures() == []
+    assert main(["report", "--store", store]) == 0
+    assert "failed" not in capsys.readouterr().out
 
 
 def test_units_that_need_a_failed_model_are_not_run(config, tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, f"unit@tiny/original/seed0:always:0:{tmp_path / 'faults'}")
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, f"unit@tiny/train original/seed0:always:0:{tmp_path / 'faults'}")
     store = str(tmp_path / "store.sqlite")
     assert main(["run", config, "--store", store, "--quiet", "--retries", "0"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     # the seed's reference scores and its three runs need the original
-    assert "error: 1 of 12 unit(s) of work failed: tiny/original/seed0: InjectedFaultError" in err
+    assert "error: 1 of 12 unit(s) of work failed: tiny/train original/seed0: InjectedFaultError" in err
     assert "4 more could not run without their results" in err
     assert {(run.label, run.seed) for run in StoreReader(store).runs()} == {("retrain", 1), ("finetune", 1), ("random_label_fast", 1)}
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+from dataclasses import asdict
 from typing import Any
 
 from unlearnkit.cli.files import check_output_path, write_atomically
@@ -60,9 +61,21 @@ def run(args: argparse.Namespace) -> int:
                 record["population_metrics"] = entry["population_metrics"]
                 record["population_note"] = entry["note"]
                 record["population_goal_warnings"] = entry["goal_warnings"]
+        for record in records:
+            prefix = f"{record['experiment']}/{record['method']}/"
+            record["failures"] = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+        # A method none of whose runs finished has no row: its failures still get a record.
+        listed = {(r["experiment"], r["method"]) for r in records}
+        for failure in report.failures:
+            experiment, label = failure.unit.split("/")[:2]
+            if failure.experiment == experiment and (experiment, label) not in listed and not label.startswith(("train ", "reference ")):
+                listed.add((experiment, label))
+                prefix = f"{experiment}/{label}/"
+                failed = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+                records.append({"experiment": experiment, "method": label, "seeds": [], "metrics": {}, "failures": failed})
         text = json.dumps(records, indent=2) + "\n"
     else:
-        text = to_markdown(report.tables, report.population)
+        text = to_markdown(report.tables, report.population, report.failures)
     if args.output:
         write_atomically(args.output, text)
     else:

@@ -70,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in method_lines(experiments, summary, store):
         status.print(line, markup=False)
-    present = {record.experiment for record in store.current_runs()} if store.exists() else set()
+    present = {r.experiment for r in store.current_runs()} | {f.experiment for f in store.failures("run")} if store.exists() else set()
     shown = [e.name for e in experiments if e.name in present]
     if shown:
         report = load_report(store, shown)
-        print(to_markdown(report.tables, report.population), end="")
+        print(to_markdown(report.tables, report.population, report.failures), end="")
     if summary.failures:
         execution.report_failures(status, summary.failures, summary.units)
         if args.debug:

@@ -32,7 +32,7 @@ from unlearnkit.experiment.sweep import RunSummary, Sweep, run_name
 from unlearnkit.experiment.units import Plan, PlanCache, WorkContext, metric_info, resolve
 from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store import SQLiteStore
+from unlearnkit.store import FailureRecord, SQLiteStore
 
 __all__ = ["Plan", "RunSummary", "Runner", "metric_info", "resolve"]
 
@@ -104,14 +104,25 @@ class Runner:
         for plan in plans:
             self.save_configuration(plan)
             self.add_plan(sweep, plan)
-        self.execute(sweep)
+        self.record_failures("run", plans, self.execute(sweep))
         return summary
+
+    def record_failures(self, command: str, plans: Sequence[Plan], failures: Sequence[Failure]) -> None:
+        """Keep what failed in this ``command`` of these experiments (and forget what failed in the one before)."""
+        records = [
+            FailureRecord(
+                key=f.key, command=command, experiment=f.experiment, unit=f.job, error=f.error, traceback=f.traceback,
+                attempts=f.attempts, blocked_by=f.blocked_by,
+            )
+            for f in failures
+        ]
+        self.store.replace_failures(command, [plan.name for plan in plans], records)
 
     def run_plan(self, plan: Plan, summary: RunSummary, seeds: Sequence[int] | None = None) -> None:
         """Run one planned experiment (all its seeds, or ``seeds``) now."""
         sweep = self.sweep(summary)
         self.add_plan(sweep, plan, seeds)
-        self.execute(sweep)
+        self.record_failures("run", [plan], self.execute(sweep))
 
     def add_plan(self, sweep: Sweep, plan: Plan, seeds: Sequence[int] | None = None) -> None:
         """The jobs of one experiment: for each seed whose runs or reference are missing, the models it needs and its runs."""

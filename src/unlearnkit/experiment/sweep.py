@@ -104,14 +104,14 @@ class Sweep:
         """The seed's original (trained on every training row) or reference / retrained model (with the unlearning seed)."""
         seed = derive_seed(run_seed, "original" if role == "original" else "unlearn")
         key = model_key(plan, role, seed)
-        return self._model_job(f"{plan.name}/{role}/seed{run_seed}", key, role, plan.name, TrainUnit(plan.ref(), role, seed, key))
+        return self._model_job(f"{plan.name}/train {role}/seed{run_seed}", key, role, plan.name, TrainUnit(plan.ref(), role, seed, key))
 
     def own_original(self, plan: Plan, method: UnlearningMethod, run_seed: int) -> Job:
         seed = derive_seed(run_seed, "original")
         key = own_original_key(plan, method, seed)
         unit = OwnOriginalUnit(plan.ref(), type(method), method.get_params(), seed, key)
         role = f"{type(method).__name__} original"
-        return self._model_job(f"{plan.name}/{type(method).__name__} original/seed{run_seed}", key, role, plan.name, unit)
+        return self._model_job(f"{plan.name}/train {type(method).__name__} original/seed{run_seed}", key, role, plan.name, unit)
 
     def reference_record(self, plan: Plan, seed: int, key: str, original: Job, reference: Job) -> Job:
         def write(result: ReferenceResult) -> None:

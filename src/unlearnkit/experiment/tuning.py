@@ -189,7 +189,9 @@ def tune_experiment(
         for params in candidates(method, budget, tuning_seeds[0]):
             for seed in seeds:
                 _add_trial(runner, sweep, plan, seed, label, method, params, outcomes)
-    for failure in runner.execute(sweep):  # a trial that crashed, or could not run without its models
+    failures = runner.execute(sweep)
+    runner.record_failures("tune", [plan], failures)
+    for failure in failures:  # a trial that crashed, or could not run without its models
         outcomes.setdefault(failure.key, (float("inf"), float("inf"), f"failed ({failure.error})"))
     reference_times = [runner.store.model_seconds(seed.reference.key) for seed in seeds]
     known = [seconds for seconds in reference_times if seconds is not None]

@@ -21,7 +21,7 @@ from unlearnkit.report.goals import (
     table_rankings,
 )
 from unlearnkit.report.loss_histograms import loss_histogram_figure
-from unlearnkit.report.markdown import ARROWS, format_interval, format_value
+from unlearnkit.report.markdown import ARROWS, failure_lines, format_interval, format_value
 from unlearnkit.report.plots import (
     Bounds,
     per_class_accuracy,
@@ -35,7 +35,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.tables import ExperimentTable
-from unlearnkit.store import RunRecord, StoreReader
+from unlearnkit.store import FailureRecord, RunRecord, StoreReader
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -121,6 +121,11 @@ def _population_html(table: PopulationTable) -> str:
         f'{_header_cells(table.metrics, table.metric_info, warnings)}</tr>{"".join(body)}</table>'
         + _rankings_html(population_rankings(table))
     )
+
+
+def _failures_html(failures: list[FailureRecord]) -> str:
+    head, *items = failure_lines(failures)
+    return f'<div class="warning">⚠ {html.escape(head)}<ul>{"".join(f"<li>{html.escape(i[2:])}</li>" for i in items)}</ul></div>'
 
 
 def _img(figure_uri: str, alt: str) -> str:
@@ -223,13 +228,20 @@ def render_html(store: StoreReader, report: Report) -> str:
         "without the forget set under 'untraining', without the whole forget distribution under 'unlearning'.</p>"
     )
     population = {p.experiment: p for p in report.population}
+    failed: dict[str, list[FailureRecord]] = {}
+    for failure in report.failures:
+        failed.setdefault(failure.experiment, []).append(failure)
     for table in report.tables:
         experiment_runs = [r for r in report.runs if r.experiment == table.experiment]
         parts.append(f"<h2>{html.escape(table.experiment)} <small>(goal: {html.escape(table.goal)})</small></h2>")
         parts.append(_table_html(table))
+        if table.experiment in failed:
+            parts.append(_failures_html(failed.pop(table.experiment)))
         if table.experiment in population:
             parts.append(_population_html(population[table.experiment]))
         if experiment_runs:  # plots read stored outputs; a table built by hand has none
             parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
+    for experiment, failures in failed.items():  # experiments of which no run finished
+        parts.append(f"<h2>{html.escape(experiment)}</h2><p>No run finished.</p>{_failures_html(failures)}")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -23,7 +23,7 @@ import torch
 
 from unlearnkit.errors import StoreError
 from unlearnkit.store.connection import check_store, check_writable_location, open_for_writing, open_read_only
-from unlearnkit.store.records import Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.records import FailureRecord, Outputs, ReferenceRecord, RunRecord
 from unlearnkit.store.schema import TABLES
 
 
@@ -232,6 +232,21 @@ class StoreReader:
     def model_keys(self) -> list[str]:
         return [str(row["key"]) for row in self._select("SELECT key FROM models ORDER BY key")] if self.exists() else []
 
+    # -- failures ---------------------------------------------------------
+    def failures(self, command: str | None = None) -> list[FailureRecord]:
+        """The units that failed in the last ``run`` / ``tune`` of each experiment (every command's when None)."""
+        if not self.exists():
+            return []
+        where, parameters = ("WHERE command = ?", (command,)) if command else ("", ())
+        rows = self._select(f"SELECT * FROM failures {where} ORDER BY experiment, created_at, unit", parameters)
+        return [
+            FailureRecord(
+                key=row["key"], command=row["command"], experiment=row["experiment"], unit=row["unit"], error=row["error"],
+                traceback=row["traceback"], attempts=row["attempts"], blocked_by=row["blocked_by"],
+            )
+            for row in rows
+        ]
+
     def has_model(self, key: str) -> bool:
         return self._lookup("SELECT 1 FROM models WHERE key = ?", (key,)) is not None
 
@@ -310,6 +325,22 @@ class SQLiteStore(StoreReader):
         }
         with open_for_writing(self.path, "trial") as db:
             db.execute(TABLES["tuning_trials"].insert_sql("INSERT OR REPLACE"), row)
+
+    def replace_failures(self, command: str, experiments: list[str], failures: list[FailureRecord]) -> None:
+        """The failures of the last ``command`` of ``experiments``: earlier ones removed, these written, in one transaction.
+
+        Nothing is written when there is nothing to remove or add (a clean re-run changes no byte).
+        """
+        if not failures and not any(f.experiment in experiments for f in self.failures(command)):
+            return
+        rows = [
+            {"key": f.key, "command": command, "experiment": f.experiment, "unit": f.unit, "error": f.error, "traceback": f.traceback,
+             "attempts": f.attempts, "blocked_by": f.blocked_by, "created_at": time.time()}
+            for f in failures
+        ]
+        with open_for_writing(self.path, "failures") as db:
+            db.executemany("DELETE FROM failures WHERE command = ? AND experiment = ?", [(command, e) for e in experiments])
+            db.executemany(TABLES["failures"].insert_sql("INSERT OR REPLACE"), rows)
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         buffer = io.BytesIO()
