@@ -276,7 +276,7 @@ class TrainUnit:
 
     def __call__(self, context: WorkContext) -> TrainedState:
         plan = context.plans.plan(self.plan)
-        description = f"{plan.name}: {self.role} (seed {self.seed})"
+        description = f"{plan.name}: train {self.role}"
         rows = plan.rows(self.role)
         model, meta = fit_from_scratch(plan.kind, plan.resolved, plan.prepared, rows, self.seed, context.progress, description)
         return TrainedState(self.key, self.role, model.state_dict(), meta)
