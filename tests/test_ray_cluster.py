@@ -51,7 +51,10 @@ def cluster() -> Iterator[str]:
     ray_cli = str(Path(sys.executable).with_name("ray"))
     command = [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", f"--temp-dir={folder}",
                "--include-dashboard=false", "--disable-usage-stats"]
-    head = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # `ray start` turns Ray's token authentication on; Ray reads RAY_AUTH_MODE once, when it is imported, and this
+    # process imported Ray already: so this loopback-only test cluster runs without it.
+    environment = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    head = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     try:
         _wait_for(port, 120)
         time.sleep(2)  # the raylet registers after the GCS listens

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -144,7 +145,10 @@ def ray_session(*, workers: int | None = None, address: str | None = None, retri
                 ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as error:
             where = f"the Ray cluster at {address!r}" if address is not None else f"a local Ray with {workers} CPUs"
-            raise UnlearnkitError(f"cannot start or join {where}: {one_line(error)}") from error
+            hint = ""
+            if address is not None and os.environ.get("RAY_AUTH_MODE") != "token":
+                hint = " (a cluster started with `ray start` uses token authentication: set RAY_AUTH_MODE=token)"
+            raise UnlearnkitError(f"cannot start or join {where}: {one_line(error)}{hint}") from error
     try:
         yield RayExecutor(retries)
     finally:
