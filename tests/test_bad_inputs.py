@@ -220,7 +220,7 @@ CASES = [
     Case(
         "forget_ids_duplicated",
         run(),
-        ["ids.txt", "duplicate"],
+        ["ids.txt", "more than once"],
         config=forget_with('{ name = "index_file", path = "{folder}/ids.txt" }'),
         files={"ids.txt": "1\n1\n2\n"},
     ),
@@ -234,7 +234,7 @@ CASES = [
     Case(
         "forget_ids_file_empty",
         run(),
-        ["ids.txt"],
+        ["ids.txt", "no ids given"],
         config=forget_with('{ name = "index_file", path = "{folder}/ids.txt" }'),
         files={"ids.txt": ""},
     ),

@@ -8,7 +8,6 @@ held-out forget set the "unlearning" goal is judged on.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from unlearnkit.data.dataset import ClassificationData
+from unlearnkit.data.ids import FileBacked, check_ids, read_id_file
 from unlearnkit.errors import InvalidParameterError, SplitError
 from unlearnkit.params import Boolean, Configurable, Interval, IntList, NoneOr, Text
 
@@ -197,8 +197,8 @@ class GroupSamples(ForgetSelector):
         return ForgetSelection(forget, np.isin(groups, units))
 
 
-class IndexFile(ForgetSelector):
-    """Explicit dataset indices from a .npy file or a text file (one integer per line)."""
+class IndexFile(ForgetSelector, FileBacked):
+    """Explicit dataset indices from a .npy file or a text file (one integer per line; blank lines and # comments ignored)."""
 
     description = "explicit indices from a .npy or text file"
     defines_distribution = False
@@ -208,18 +208,10 @@ class IndexFile(ForgetSelector):
         self.path = path
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
-        if not os.path.isfile(self.path):
-            raise InvalidParameterError(f"forget index file {self.path!r} does not exist")
-        if self.path.endswith(".npy"):
-            indices = np.load(self.path, allow_pickle=False)
-        else:
-            indices = np.loadtxt(self.path, dtype=np.int64, ndmin=1)
-        indices = np.asarray(indices)
-        if not np.issubdtype(indices.dtype, np.integer):
-            raise InvalidParameterError(f"{self.path}: indices must be integers; got {indices.dtype}")
+        indices = check_ids(read_id_file(self.path), len(data), self.path)
         outside = np.setdiff1d(indices, train)
         if outside.size:
             raise InvalidParameterError(
                 f"{self.path}: {outside.size} of {indices.size} indices are not training samples (e.g. {outside[:5].tolist()})"
             )
-        return ForgetSelection(np.sort(indices.astype(np.int64)), None)
+        return ForgetSelection(indices, None)
