@@ -86,7 +86,9 @@ def test_tune_on_two_workers_scores_and_selects_exactly_as_in_process(config, se
     local, remote = tmp_path / "local.toml", tmp_path / "ray.toml"
     assert main([*args, "--store", str(tmp_path / "local.sqlite"), "--output", str(local)]) == 0
     assert main([*args, "--store", str(tmp_path / "ray.sqlite"), "--output", str(remote), "--workers", "2"]) == 0
-    assert local.read_text() == remote.read_text()
+    # the same recipes, selected by the same gaps (only the measured seconds in the comments differ)
+    untimed = [[line for line in path.read_text().splitlines() if not line.startswith("# selection gap")] for path in (local, remote)]
+    assert untimed[0] == untimed[1]
     assert "[[experiment.methods]]" in local.read_text()
     trials = []
     for name in ("local.sqlite", "ray.sqlite"):

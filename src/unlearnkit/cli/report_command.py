@@ -61,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
                 record["population_metrics"] = entry["population_metrics"]
                 record["population_note"] = entry["note"]
                 record["population_goal_warnings"] = entry["goal_warnings"]
-        for record in records:
+        for record in records:  # only where something failed: a clean report keeps its shape
             prefix = f"{record['experiment']}/{record['method']}/"
-            record["failures"] = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+            failed = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+            if failed:
+                record["failures"] = failed
         # A method none of whose runs finished has no row: its failures still get a record.
         listed = {(r["experiment"], r["method"]) for r in records}
         for failure in report.failures:
