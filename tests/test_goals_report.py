@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
 from unlearnkit.experiment.config import load_config
@@ -32,6 +31,7 @@ from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_tables
 from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.version import __version__
 
 # --------------------------------------------------------------------------- a tiny store, run through the CLI
 

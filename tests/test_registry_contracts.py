@@ -29,7 +29,8 @@ from unlearnkit.testing import method_checks, parameter_digest, toy_case
 
 def _kind_owning(registry_name: str, name: str) -> ExperimentKind[Any, Any]:
     attribute = {"datasets": "datasets", "interaction_datasets": "datasets", "selectors": "selectors",
-                 "interaction_selectors": "selectors", "models": "models", "recommenders": "models"}[registry_name]
+                 "interaction_selectors": "selectors", "models": "models", "recommenders": "models",
+                 "splits": "splits", "interaction_splits": "splits"}[registry_name]
     owners = [kind for kind in KINDS.values() if getattr(kind, attribute) is REGISTRIES[registry_name]]
     assert len(owners) == 1, f"{registry_name} must belong to exactly one kind"
     return owners[0]
@@ -168,6 +169,8 @@ SELECTOR_EXAMPLES: dict[str, dict[str, Any]] = {
     "random_interactions": {"count": 10},
     "users": {"n_users": 2},
     "interactions": {"pairs": "TWO_TRAINING_PAIRS"},
+    "interaction_file": {"path": "INDEX_FILE"},
+    "user_file": {"path": "USER_FILE"},
 }
 
 
@@ -184,6 +187,9 @@ def test_selector_picks_training_rows_deterministically(registry: str, name: str
     if params.get("path") == "INDEX_FILE":
         (tmp_path / "ids.txt").write_text(f"{train[0]}\n{train[3]}\n")
         params["path"] = str(tmp_path / "ids.txt")
+    if params.get("path") == "USER_FILE":
+        (tmp_path / "users.txt").write_text(f"{data.user[train[0]]}\n")
+        params["path"] = str(tmp_path / "users.txt")
     if params.get("pairs") == "TWO_TRAINING_PAIRS":
         params["pairs"] = [[int(data.user[r]), int(data.item[r])] for r in train[:2]]
     selector = REGISTRIES[registry][name].from_params(params)
@@ -212,6 +218,36 @@ def test_model_builds_from_the_generator_and_scores_its_kinds_data(registry: str
     assert all(np.isfinite(logits).all() for logits, _ in stored.values())
 
 
+@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in ("splits", "interaction_splits") for n in REGISTRIES[r]])
+def test_split_recipe_builds_a_valid_split_of_its_kinds_data(registry: str, name: str, tmp_path) -> None:
+    kind = _kind_owning(registry, name)
+    case = toy_case(kind.name)
+    data = case.resolved.dataset.load()
+    params: dict[str, Any] = {}
+    if "path" in constructor_parameters(REGISTRIES[registry][name]):
+        # membership produced elsewhere: the toy case's own default split, written to a file
+        default = case.kind.split_spec().build(data, case.resolved.selector)
+        split = default[1] if isinstance(default, tuple) else default
+        n = len(default[0]) if isinstance(default, tuple) else len(data)
+        if n != len(data):  # a re-indexing recipe: keep the loaded rows instead
+            order = np.random.default_rng(0).permutation(len(data))
+            half, three_quarters = len(data) // 2, 3 * len(data) // 4
+            parts = {"train": order[:half], "validation": order[half:three_quarters], "test": order[three_quarters:]}
+        else:
+            parts = {"train": split.train, "validation": split.validation, "test": split.test}
+        np.savez(tmp_path / "split.npz", **parts)
+        params["path"] = str(tmp_path / "split.npz")
+    else:
+        parts = None
+    spec = REGISTRIES[registry][name].from_params(params)
+    built = spec.build(data, case.resolved.selector)
+    split = built[1] if isinstance(built, tuple) else built
+    assert split.train.size > 0 and split.forget.size > 0 and np.isin(split.forget, split.train).all()
+    if parts is not None:
+        assert np.array_equal(split.train, np.sort(parts["train"]))
+        assert np.array_equal(split.test, np.sort(parts["test"]))
+
+
 REGISTRY_CHECKS = {
     "kinds": test_kind_runs_its_toy_experiment_end_to_end,
     "methods": test_method_contract,
@@ -221,6 +257,8 @@ REGISTRY_CHECKS = {
     "interaction_datasets": test_dataset_loads_with_its_defaults_into_its_kinds_data,
     "selectors": test_selector_picks_training_rows_deterministically,
     "interaction_selectors": test_selector_picks_training_rows_deterministically,
+    "splits": test_split_recipe_builds_a_valid_split_of_its_kinds_data,
+    "interaction_splits": test_split_recipe_builds_a_valid_split_of_its_kinds_data,
     "models": test_model_builds_from_the_generator_and_scores_its_kinds_data,
     "recommenders": test_model_builds_from_the_generator_and_scores_its_kinds_data,
 }

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from unlearnkit.data.registry import DATASETS, INTERACTION_DATASETS, INTERACTION_SELECTORS, SELECTORS
+from unlearnkit.data.registry import (
+    DATASETS,
+    INTERACTION_DATASETS,
+    INTERACTION_SELECTORS,
+    INTERACTION_SPLITS,
+    SELECTORS,
+    SPLITS,
+)
 from unlearnkit.kinds.registry import KINDS
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
@@ -19,8 +26,10 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "datasets": DATASETS,
     "models": MODELS,
     "selectors": SELECTORS,
+    "splits": SPLITS,
     # Recommendation experiments (kind = "recommendation") draw from these.
     "interaction_datasets": INTERACTION_DATASETS,
     "interaction_selectors": INTERACTION_SELECTORS,
+    "interaction_splits": INTERACTION_SPLITS,
     "recommenders": RECOMMENDERS,
 }

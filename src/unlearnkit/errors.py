@@ -61,3 +61,15 @@ class StoreError(UnlearnkitError):
 
     The message names the path and the problem.
     """
+
+
+class ModelStructureError(UnlearnkitError, AttributeError):
+    """A method needs a model structure (features, head, blocks, a fresh copy) that the given model does not expose.
+
+    The message names what the method needs and how to provide it. It is an
+    ``AttributeError`` too, so ``hasattr`` probes read it as "not there".
+    """
+
+
+class MissingRecipeError(UnlearnkitError, AttributeError):
+    """A method needs the training recipe the original was made with, and none was given."""

@@ -1,4 +1,4 @@
-"""``unlearnkit`` command line: run, tune, list, report.
+"""``unlearnkit`` command line: run, list, report, tune; forget and audit (deletion requests on your own model).
 
 User errors (bad configuration, unknown names, missing data, unusable store
 or output path, bad options) exit with code 2 and a message, without a
@@ -17,10 +17,10 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from unlearnkit import __version__
-from unlearnkit.cli import list_command, report_command, run_command, tune_command
+from unlearnkit.cli import audit_command, forget_command, list_command, report_command, run_command, tune_command
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.registry import did_you_mean
+from unlearnkit.version import __version__
 
 DEFAULT_STORE = ".unlearnkit/store.sqlite"
 
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_command.add_parser(commands)
     report_command.add_parser(commands, DEFAULT_STORE)
     tune_command.add_parser(commands, DEFAULT_STORE)
+    forget_command.add_parser(commands, DEFAULT_STORE)
+    audit_command.add_parser(commands, DEFAULT_STORE)
     return parser
 
 

@@ -26,11 +26,12 @@ from typing import Any
 
 import torch
 
-from unlearnkit import __version__, faults
+from unlearnkit import faults
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.executor import DEFAULT_RETRIES, Failure, Job, Refused, blocked, check_order, perform, refusal
 from unlearnkit.experiment.units import WorkContext, one_line
 from unlearnkit.progress import Progress
+from unlearnkit.version import __version__
 
 # One per Ray worker process, made by its first task: a worker runs many tasks, and
 # preparing an experiment's data for each of them would cost a dataset load every time.

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from unlearnkit import __version__
 from unlearnkit.kinds.base import ResolvedExperiment
 from unlearnkit.methods.base import UnlearningMethod
+from unlearnkit.version import __version__
 
 
 def stable_hash(payload: Any) -> str:

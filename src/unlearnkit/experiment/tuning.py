@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit import __version__
 from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.executor import Job
 from unlearnkit.experiment.keys import derive_seed, stable_hash
@@ -30,6 +29,7 @@ from unlearnkit.experiment.units import FaultPointProgress, Plan, PlanRef, Train
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.progress import Progress
+from unlearnkit.version import __version__
 
 
 def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:

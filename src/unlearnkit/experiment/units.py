@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearnkit import __version__, faults
+from unlearnkit import faults
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.keys import derive_seed, reference_config, reference_key, rows_hash, run_config, run_key, stable_hash
 from unlearnkit.experiment.memory import measure_peak_memory
@@ -33,6 +33,7 @@ from unlearnkit.methods.base import UnlearningMethod, UnlearnResult
 from unlearnkit.metrics.base import Metric
 from unlearnkit.progress import Progress, ProgressTask, SilentProgress
 from unlearnkit.store import ReferenceRecord, RunRecord
+from unlearnkit.version import __version__
 
 ModelRole = Literal["original", "reference", "retrain"]
 
@@ -262,7 +263,8 @@ def fit_from_scratch(
         start = time.perf_counter()
         model, log = kind.fit(resolved, prepared, rows, torch.Generator().manual_seed(seed), FaultPointProgress(progress), description)
         seconds = time.perf_counter() - start
-    return model, {**log, "seconds": seconds, "peak_memory_mib": peak.mib}
+    # Trained weights depend on torch's thread count (summation order), so it is on record.
+    return model, {**log, "seconds": seconds, "peak_memory_mib": peak.mib, "torch_threads": torch.get_num_threads()}
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,8 @@ class OwnOriginalUnit:
             seconds = time.perf_counter() - start
         model.eval()
         state, extra = method.original_state(model)
-        return TrainedState(self.key, f"{self.method.__name__} original", state, {**extra, "seconds": seconds, "peak_memory_mib": peak.mib})
+        meta = {**extra, "seconds": seconds, "peak_memory_mib": peak.mib, "torch_threads": torch.get_num_threads()}
+        return TrainedState(self.key, f"{self.method.__name__} original", state, meta)
 
 
 def restore_own_original(plan: Plan, method: UnlearningMethod, trained: TrainedState, seed: int, progress: Progress) -> nn.Module:
@@ -409,7 +412,9 @@ class UnlearnUnit:
         with measure_peak_memory() as peak:
             result: UnlearnResult = method.unlearn(start_model, task)
         outputs = kind.outputs(result.model, prepared)
-        return Evaluated(result.model, outputs, result.seconds, peak.mib), {**result.diagnostics, **extra}
+        # Results depend on torch's thread count (summation order), so it is on record with the run.
+        diagnostics = {**result.diagnostics, **extra, "torch_threads": torch.get_num_threads()}
+        return Evaluated(result.model, outputs, result.seconds, peak.mib), diagnostics
 
 
 Unit = Callable[..., Any]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearnkit.data.ids import FileBacked
 from unlearnkit.data.splits import Split
 from unlearnkit.kinds.schema import Component, ExperimentFields
 from unlearnkit.methods.base import UnlearningMethod
@@ -59,6 +60,12 @@ class Loadable(Protocol[LoadedT_co]):
     def get_params(self) -> dict[str, Any]: ...
 
 
+def file_params(component: Any) -> dict[str, Any]:
+    """A component's parameters, plus the SHA-256 of the file it reads when it reads one (so keys follow the content)."""
+    params: dict[str, Any] = component.get_params()
+    return {**params, "sha256": component.source_digest()} if isinstance(component, FileBacked) else params
+
+
 @dataclass(frozen=True, eq=False)
 class ResolvedExperiment:
     """An experiment's components, built once from its validated configuration."""
@@ -80,14 +87,20 @@ class ResolvedExperiment:
     def data_params(self) -> list[Any]:
         return [self.config.dataset.name, self.dataset.get_params()]
 
+    def split_params(self) -> dict[str, Any]:
+        """The split recipe's parameters; a named (non-default) recipe adds its name, a file-backed one its content hash."""
+        name = self.config.split.get("name")
+        params = file_params(self.split_spec)
+        return params if name is None else {"name": name, **params}
+
     def setting(self) -> dict[str, Any]:
         """Everything that determines the data, the split, the original and the reference (defaults filled in)."""
         return {
             "kind": self.config.kind,
             "goal": self.config.goal,
             "dataset": self.data_params(),
-            "forget": [self.config.forget.name, self.selector.get_params()],
-            "split": self.split_spec.get_params(),
+            "forget": [self.config.forget.name, file_params(self.selector)],
+            "split": self.split_params(),
             "model": [self.config.model.name, self.model_builder.get_params()],
             "train": self.train_spec.get_params(),
         }
@@ -148,7 +161,19 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
 
     @property
     @abstractmethod
-    def split_spec(self) -> type[Configurable]: ...
+    def split_spec(self) -> type[Configurable]:
+        """The split recipe of an experiment whose ``split`` table names none."""
+
+    @property
+    def splits(self) -> Registry[Any]:
+        """Named split recipes (``split = { name = "file", ... }``); override to offer more than :attr:`split_spec`."""
+        return Registry("split", {"random": self.split_spec})
+
+    def split_class(self, split: Mapping[str, Any]) -> tuple[type[Configurable], dict[str, Any]]:
+        """The split recipe a ``split`` table asks for and its parameters (``name`` removed); the name must be registered."""
+        params = dict(split)
+        name = params.pop("name", None)
+        return (self.split_spec if name is None else self.splits[name]), params
 
     @property
     @abstractmethod
@@ -164,7 +189,15 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
         problems = component_problems(self.datasets, config.dataset, f"{where}.dataset")
         problems += component_problems(self.selectors, config.forget, f"{where}.forget")
         problems += component_problems(self.models, config.model, f"{where}.model")
-        problems += self.split_spec.parameter_problems(config.split, f"{where}.split")
+        split_name = config.split.get("name")
+        if split_name is not None and split_name not in self.splits:
+            problems.append(
+                f"{where}.split.name: unknown split {split_name!r}{did_you_mean(split_name, self.splits)}; "
+                f"{self.name} splits: {', '.join(self.splits)}"
+            )
+        else:
+            split_class, split_params = self.split_class(config.split)
+            problems += split_class.parameter_problems(split_params, f"{where}.split")
         problems += self.train_spec.parameter_problems(config.train, f"{where}.train")
         if config.goal not in self.goals:
             problems.append(f"{where}.goal: {self.name} experiments support {list(self.goals)}; got {config.goal!r}")
@@ -178,6 +211,10 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
     def extra_problems(self, config: ExperimentFields, where: str) -> list[str]:
         """Checks that only make sense for this kind (override when needed)."""
         return []
+
+    def method_problems(self, method: Component, where: str) -> list[str]:
+        """Problems with one method entry for this kind: unknown name, another kind's method, bad hyper-parameters."""
+        return self._kind_component_problems(METHODS, method, where)
 
     def _kind_component_problems(self, registry: Registry[Any], component: Component, where: str) -> list[str]:
         problems = component_problems(registry, component, where)
@@ -222,11 +259,12 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
 
     def resolve(self, config: ExperimentFields) -> ResolvedExperiment:
         """Components from a configuration that passed :meth:`problems` (each built once, validated there)."""
+        split_class, split_params = self.split_class(config.split)
         return ResolvedExperiment(
             config=config,
             dataset=self.datasets[config.dataset.name](**config.dataset.params),
             selector=self.selectors[config.forget.name](**config.forget.params),
-            split_spec=self.split_spec(**config.split),
+            split_spec=split_class(**split_params),
             model_builder=self.models[config.model.name](**config.model.params),
             train_spec=self.train_spec(**config.train),
             methods=[(m.display_name, METHODS[m.name](**m.params)) for m in config.methods],

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.registry import DATASETS, SELECTORS
+from unlearnkit.data.registry import DATASETS, SELECTORS, SPLITS
 from unlearnkit.data.splitting import SplitSpec
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
@@ -79,6 +79,10 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
     @property
     def models(self) -> Registry[Any]:
         return MODELS
+
+    @property
+    def splits(self) -> Registry[Any]:
+        return SPLITS
 
     @property
     def split_spec(self) -> type[Configurable]:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit import __version__
 from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.report.build import Report
 from unlearnkit.report.goals import (
@@ -36,6 +35,7 @@ from unlearnkit.report.population import (
 )
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store import FailureRecord, RunRecord, StoreReader
+from unlearnkit.version import __version__
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

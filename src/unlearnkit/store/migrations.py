@@ -145,12 +145,17 @@ _V0_TO_V1 = Migration(
 )
 
 # -- version 1 -> 2 -------------------------------------------------------------
-# Version 2 adds the units of work that failed in the last `run` or `tune` of an experiment; no existing table changes.
+# Version 2 adds the audit trail of deletion requests (`unlearnkit forget`); no existing table changes.
 V1_TABLES = V0_TABLES  # version 1 has the same eight tables (some with more columns)
-_V1_TO_V2 = Migration(source=1, source_tables=V1_TABLES, targets=(), derived={}, new_tables=(TABLES["failures"],))
+_V1_TO_V2 = Migration(source=1, source_tables=V1_TABLES, targets=(), derived={}, new_tables=(TABLES["audit_requests"],))
+
+# -- version 2 -> 3 -------------------------------------------------------------
+# Version 3 adds the units of work that failed in the last `run` or `tune` of an experiment; no existing table changes.
+V2_TABLES = (*V1_TABLES, "audit_requests")
+_V2_TO_V3 = Migration(source=2, source_tables=V2_TABLES, targets=(), derived={}, new_tables=(TABLES["failures"],))
 
 # Ordered: MIGRATIONS[v] upgrades version v to v + 1.
-MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2)
+MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2, _V2_TO_V3)
 
 
 def tables_of_version(version: int) -> tuple[str, ...]:
@@ -179,8 +184,8 @@ def install_read_views(connection: sqlite3.Connection, version: int) -> None:
             select = step.select(connection, target, current.get(target.name, f"main.{target.name}"))
             connection.execute(f"CREATE TEMP VIEW {view} AS {select}")
             current[target.name] = f"temp.{view}"
-        for new_table in step.new_tables:
+        for added in step.new_tables:
             # Empty, in the connection's temporary schema: the file is not touched.
-            connection.execute(new_table.create_sql(f"temp.{new_table.name}"))
+            connection.execute(added.create_sql(f"temp.{added.name}"))
     for table, source in current.items():
         connection.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {source}")

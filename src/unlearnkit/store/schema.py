@@ -1,4 +1,4 @@
-"""The current layout of a store file (schema version 2) and the SQL built from it.
+"""The current layout of a store file (schema version 3) and the SQL built from it.
 
 ``PRAGMA user_version`` holds the schema version. Version 0 is the layout of
 stores written before the version was recorded (see :mod:`.migrations`).
@@ -26,7 +26,14 @@ stores written before the version was recorded (see :mod:`.migrations`).
   saved with ``torch.save``, loaded with ``weights_only=True``) and the
   training time they cost. Checkpoints live only in these rows: there are
   no checkpoint files to leave half-written.
-* ``failures`` (schema 2): the units of work of an experiment that failed in
+* ``audit_requests`` (schema 2): one row per deletion request answered by
+  ``unlearnkit forget``: what was deleted (a hash of the sorted ids and
+  their count, never the ids), how (method and every parameter), from which
+  checkpoint to which (SHA-256 of both files), the verification metrics,
+  when and how long, and the request it continues (``parent_id``, when the
+  input checkpoint is an earlier request's output). A row is written in one
+  transaction, complete or not at all.
+* ``failures`` (schema 3): the units of work of an experiment that failed in
   the last ``run`` or ``tune`` of it (after their retries), with the error,
   the traceback and the number of attempts, or the failed unit they needed;
   a later ``run`` (``tune``) of the experiment replaces them.
@@ -38,7 +45,7 @@ from dataclasses import dataclass
 
 # Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
 # copy of the old table definitions in the previous migration's ``targets``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,36 @@ _MODELS = Table(
     ),
 )
 
+_AUDIT_REQUESTS = Table(
+    "audit_requests",
+    (
+        ("request_id", "TEXT PRIMARY KEY"),
+        ("parent_id", "TEXT REFERENCES audit_requests(request_id)"),
+        ("kind", "TEXT NOT NULL"),
+        ("method", "TEXT NOT NULL"),
+        ("params", "TEXT NOT NULL"),  # JSON: every hyper-parameter, defaults filled in
+        ("recipe", "TEXT"),  # JSON training recipe, or NULL when none was given
+        ("seed", "INTEGER NOT NULL"),
+        ("forget_unit", "TEXT NOT NULL"),
+        ("ids_sha256", "TEXT NOT NULL"),
+        ("ids_count", "INTEGER NOT NULL CHECK (ids_count > 0)"),
+        ("model_factory", "TEXT NOT NULL"),
+        ("data_path", "TEXT NOT NULL"),
+        ("data_sha256", "TEXT NOT NULL"),
+        ("validation_sha256", "TEXT"),
+        ("checkpoint_path", "TEXT NOT NULL"),
+        ("checkpoint_before_sha256", "TEXT NOT NULL"),
+        ("output_path", "TEXT NOT NULL"),
+        ("checkpoint_after_sha256", "TEXT NOT NULL"),
+        ("metrics", "TEXT NOT NULL"),  # JSON: {"before": {...}, "after": {...}}
+        ("method_seconds", "REAL NOT NULL"),
+        ("wall_seconds", "REAL NOT NULL"),
+        ("started_at", "TEXT NOT NULL"),  # ISO 8601, UTC
+        ("finished_at", "TEXT NOT NULL"),
+        ("version", "TEXT NOT NULL"),
+    ),
+)
+
 _FAILURES = Table(
     "failures",
     (
@@ -182,7 +219,10 @@ _FAILURES = Table(
 
 TABLES: dict[str, Table] = {
     table.name: table
-    for table in (_RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _FAILURES)
+    for table in (
+        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS,
+        _FAILURES,
+    )
 }
 
 
