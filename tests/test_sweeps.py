@@ -98,5 +98,9 @@ def test_run_and_tune_show_no_progress_bars_when_output_is_not_a_terminal(config
     out, err = capsys.readouterr()
     assert "\x1b[" not in out + err  # no terminal control sequences (bars, colours) in a pipe
     assert out.startswith("### tiny (goal: untraining)")
+    # valid Markdown in a pipe: every table row whole on one line, however wide (no wrapping at 80 columns)
+    rows = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + 3 and max(len(line) for line in rows) > 120
+    assert {line.count("|") for line in rows} == {rows[0].count("|")}
     assert "tiny/finetune/seed0: retain_acc=" in err  # per-run lines, one per line
     assert Path(store).exists()
