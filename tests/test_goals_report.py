@@ -112,7 +112,7 @@ def test_references_are_added_to_an_older_store_without_training(goal_store, tmp
         db.execute("DELETE FROM reference_runs")
     assert store.references() == {}
     assert main(["run", config, "--store", str(copy), "--quiet"]) == 0
-    assert "0 run(s) executed, 12 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 12 already" in capsys.readouterr().err
     assert len(store.references()) == 4
     assert store.model_count() == models
 

@@ -41,8 +41,11 @@ class ConfigError(UnlearnkitError, ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = list(problems)
+        if len(self.problems) == 1:  # one problem, one line
+            super().__init__(f"{source}: {self.problems[0]}")
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s) in the configuration:\n{lines}")
+        super().__init__(f"{source}: {len(self.problems)} problems in the configuration:\n{lines}")
 
 
 class DataUnavailableError(UnlearnkitError, FileNotFoundError):

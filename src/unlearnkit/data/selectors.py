@@ -105,16 +105,24 @@ class RandomSamples(ForgetSelector):
         return ForgetSelection(take_random(train, count, generator), None)
 
 
+def _plural(unit: str) -> str:
+    """"identity" -> "identities", "class" -> "classes", "group" -> "groups"."""
+    if unit.endswith("y"):
+        return unit[:-1] + "ies"
+    return unit + "es" if unit.endswith(("s", "x")) else unit + "s"
+
+
 def _pick_units(available: np.ndarray, chosen: list[int] | None, n: int | None, unit: str, generator: torch.Generator) -> np.ndarray:
+    units = _plural(unit)
     if chosen is not None:
         missing = sorted(set(chosen) - set(available.tolist()))
         if missing:
-            raise InvalidParameterError(f"{unit}s {missing} have no training samples; available: {available.min()}..{available.max()}")
+            raise InvalidParameterError(f"{units} {missing} have no training samples; available: {available.min()}..{available.max()}")
         return np.asarray(sorted(chosen))
     if n is None:  # unreachable: the selectors validated that exactly one of the two is given
-        raise InvalidParameterError(f"give either the {unit}s or how many {unit}s to forget")
+        raise InvalidParameterError(f"give either the {units} or how many {units} to forget")
     if n >= len(available):
-        raise InvalidParameterError(f"asked to forget {n} {unit}s but only {len(available)} exist")
+        raise InvalidParameterError(f"asked to forget {n} {units} but only {len(available)} exist")
     return take_random(available, n, generator)
 
 

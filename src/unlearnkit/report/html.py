@@ -20,8 +20,9 @@ from unlearnkit.report.goals import (
     table_rankings,
 )
 from unlearnkit.report.loss_histograms import loss_histogram_figure
-from unlearnkit.report.markdown import ARROWS, format_interval, format_value
+from unlearnkit.report.markdown import ARROWS, failure_lines, format_interval, format_value
 from unlearnkit.report.plots import (
+    Bounds,
     per_class_accuracy,
     png_data_uri,
     time_vs_retrain,
@@ -33,7 +34,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.tables import ExperimentTable
-from unlearnkit.store import RunRecord, StoreReader
+from unlearnkit.store import FailureRecord, RunRecord, StoreReader
 from unlearnkit.version import __version__
 
 _STYLE = """
@@ -122,6 +123,11 @@ def _population_html(table: PopulationTable) -> str:
     )
 
 
+def _failures_html(failures: list[FailureRecord]) -> str:
+    head, *items = failure_lines(failures)
+    return f'<div class="warning">⚠ {html.escape(head)}<ul>{"".join(f"<li>{html.escape(i[2:])}</li>" for i in items)}</ul></div>'
+
+
 def _img(figure_uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{figure_uri}">'
 
@@ -142,11 +148,21 @@ def scatter_axes(table: ExperimentTable) -> tuple[str, str] | None:
     return (utility[-1], forgetting[0]) if utility and forgetting else None
 
 
+def metric_bounds(runs: list[RunRecord], metrics: tuple[str, ...]) -> dict[str, Bounds]:
+    """[0, 1] for a metric every run scored within [0, 1] (a proportion: its error bars stop there)."""
+    bounds = {}
+    for metric in metrics:
+        values = [run.metrics[metric] for run in runs if metric in run.metrics]
+        if values and all(0.0 <= value <= 1.0 for value in values):
+            bounds[metric] = (0.0, 1.0)
+    return bounds
+
+
 def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
     axes = scatter_axes(table)
     if axes is not None:
-        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes)), "utility vs forgetting"))
+        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes, metric_bounds(runs, axes))), "utility vs forgetting"))
     if "wall_time" in table.metrics:
         images.append(_img(png_data_uri(time_vs_retrain(table)), "wall time"))
     return f'<div class="plots">{"".join(images)}</div>' if images else ""
@@ -212,13 +228,20 @@ def render_html(store: StoreReader, report: Report) -> str:
         "without the forget set under 'untraining', without the whole forget distribution under 'unlearning'.</p>"
     )
     population = {p.experiment: p for p in report.population}
+    failed: dict[str, list[FailureRecord]] = {}
+    for failure in report.failures:
+        failed.setdefault(failure.experiment, []).append(failure)
     for table in report.tables:
         experiment_runs = [r for r in report.runs if r.experiment == table.experiment]
         parts.append(f"<h2>{html.escape(table.experiment)} <small>(goal: {html.escape(table.goal)})</small></h2>")
         parts.append(_table_html(table))
+        if table.experiment in failed:
+            parts.append(_failures_html(failed.pop(table.experiment)))
         if table.experiment in population:
             parts.append(_population_html(population[table.experiment]))
         if experiment_runs:  # plots read stored outputs; a table built by hand has none
             parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
+    for experiment, failures in failed.items():  # experiments of which no run finished
+        parts.append(f"<h2>{html.escape(experiment)}</h2><p>No run finished.</p>{_failures_html(failures)}")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -62,3 +62,17 @@ class ReferenceRecord:
     metric_info: dict[str, dict[str, Any]]
     config: dict[str, Any]
     version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailureRecord:
+    """A unit of work that failed in the last ``run`` or ``tune`` of an experiment (see schema ``failures``)."""
+
+    key: str
+    command: str
+    experiment: str
+    unit: str
+    error: str
+    traceback: str
+    attempts: int
+    blocked_by: str | None = None

@@ -1,4 +1,4 @@
-"""The current layout of a store file (schema version 2) and the SQL built from it.
+"""The current layout of a store file (schema version 3) and the SQL built from it.
 
 ``PRAGMA user_version`` holds the schema version. Version 0 is the layout of
 stores written before the version was recorded (see :mod:`.migrations`).
@@ -33,6 +33,10 @@ stores written before the version was recorded (see :mod:`.migrations`).
   when and how long, and the request it continues (``parent_id``, when the
   input checkpoint is an earlier request's output). A row is written in one
   transaction, complete or not at all.
+* ``failures`` (schema 3): the units of work of an experiment that failed in
+  the last ``run`` or ``tune`` of it (after their retries), with the error,
+  the traceback and the number of attempts, or the failed unit they needed;
+  a later ``run`` (``tune``) of the experiment replaces them.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from dataclasses import dataclass
 
 # Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
 # copy of the old table definitions in the previous migration's ``targets``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,27 @@ _AUDIT_REQUESTS = Table(
     ),
 )
 
+_FAILURES = Table(
+    "failures",
+    (
+        ("key", "TEXT NOT NULL"),  # what the unit would have produced: a run, model or trial key
+        ("command", "TEXT NOT NULL"),  # "run" or "tune"
+        ("experiment", "TEXT NOT NULL"),
+        ("unit", "TEXT NOT NULL"),  # e.g. "tiny/finetune/seed0"
+        ("error", "TEXT NOT NULL"),  # one line
+        ("traceback", "TEXT NOT NULL"),
+        ("attempts", "INTEGER NOT NULL"),
+        ("blocked_by", "TEXT"),  # the failed unit whose result this one needed (it was not run)
+        ("created_at", "REAL NOT NULL"),
+    ),
+    ("PRIMARY KEY (command, key)",),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
-        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS
+        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS,
+        _FAILURES,
     )
 }
 
