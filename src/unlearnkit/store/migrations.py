@@ -149,8 +149,13 @@ _V0_TO_V1 = Migration(
 V1_TABLES = V0_TABLES  # version 1 has the same eight tables (some with more columns)
 _V1_TO_V2 = Migration(source=1, source_tables=V1_TABLES, targets=(), derived={}, new_tables=(TABLES["audit_requests"],))
 
+# -- version 2 -> 3 -------------------------------------------------------------
+# Version 3 adds named per-run and per-reference arrays (exposures, reconstructions); no existing table changes.
+V2_TABLES = (*V1_TABLES, "audit_requests")
+_V2_TO_V3 = Migration(source=2, source_tables=V2_TABLES, targets=(), derived={}, new_tables=(TABLES["arrays"],))
+
 # Ordered: MIGRATIONS[v] upgrades version v to v + 1.
-MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2)
+MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2, _V2_TO_V3)
 
 
 def tables_of_version(version: int) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""The current layout of a store file (schema version 2) and the SQL built from it.
+"""The current layout of a store file (schema version 3) and the SQL built from it.
 
 ``PRAGMA user_version`` holds the schema version. Version 0 is the layout of
 stores written before the version was recorded (see :mod:`.migrations`).
@@ -33,6 +33,12 @@ stores written before the version was recorded (see :mod:`.migrations`).
   when and how long, and the request it continues (``parent_id``, when the
   input checkpoint is an earlier request's output). A row is written in one
   transaction, complete or not at all.
+* ``arrays`` (schema 3): named per-example arrays of a run or a reference
+  model beyond its logits (``owner`` is a run key or a reference key), e.g.
+  per-target canary exposures, per-target reconstruction SSIMs and the
+  reconstructed images, or how many similar samples each target had.
+  Written in the same transaction as their run or reference; reports read
+  them without the code that computed them.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 
 # Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
 # copy of the old table definitions in the previous migration's ``targets``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -197,10 +203,22 @@ _AUDIT_REQUESTS = Table(
     ),
 )
 
+# No foreign key: an owner is a run or a reference; writing either replaces its arrays.
+_ARRAYS = Table(
+    "arrays",
+    (
+        ("owner", "TEXT NOT NULL"),
+        ("name", "TEXT NOT NULL"),
+        ("array", "BLOB NOT NULL"),  # numpy .npy bytes (no pickle)
+    ),
+    ("PRIMARY KEY (owner, name)",),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
-        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS
+        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS,
+        _ARRAYS,
     )
 }
 
