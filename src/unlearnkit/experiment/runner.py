@@ -54,10 +54,16 @@ class Plan:
     kind: ExperimentKind[Any, Any]
     resolved: ResolvedExperiment
     prepared: Prepared[Any]
+    # method label -> what it unlearns when its entry expands the forget set (the neighbourhood remedy)
+    expanded: dict[str, Prepared[Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.resolved.name
+
+    def prepared_for(self, label: str) -> Prepared[Any]:
+        """The data and split method ``label`` unlearns with (its task); metrics always read :attr:`prepared`."""
+        return self.expanded.get(label, self.prepared)
 
     def run_keys(self) -> list[str]:
         return [
@@ -103,7 +109,9 @@ class Runner:
 
     def plan(self, position: int, config: ExperimentFields) -> Plan:
         kind, resolved = resolve(config)
-        return Plan(position, kind, resolved, kind.prepare(resolved, self.load(kind, resolved)))
+        prepared = kind.prepare(resolved, self.load(kind, resolved))
+        expanded = {label: kind.expand_forget(resolved, prepared, label) for label in resolved.forget_expansions}
+        return Plan(position, kind, resolved, prepared, expanded)
 
     def plan_all(self, configs: Sequence[ExperimentFields]) -> list[Plan]:
         """Every experiment's data, split and forget set: a request that cannot be met fails before anything is written."""
@@ -168,6 +176,7 @@ class Runner:
         if not self.store.has_reference(ref_key):
             # The reference scored against itself: the target values the report compares methods with.
             ctx = kind.metric_context(plan.prepared, reference, reference, original, seed)
+            reference_metrics = {name: float(metric.compute(ctx)) for name, metric in resolved.metrics}
             reference_record = ReferenceRecord(
                 reference_key=ref_key,
                 experiment=plan.name,
@@ -175,14 +184,15 @@ class Runner:
                 goal=resolved.config.goal,
                 seed=seed,
                 seconds=reference.seconds,
-                metrics={name: float(metric.compute(ctx)) for name, metric in resolved.metrics},
+                metrics=reference_metrics,
                 metric_info=info,
                 config=reference_config(resolved, seed),
                 version=__version__,
             )
-            self.store.write_reference(reference_record, kind.stored_outputs(reference.outputs, plan.prepared))
+            arrays = self.arrays(plan, resolved.metrics, ctx)
+            self.store.write_reference(reference_record, kind.stored_outputs(reference.outputs, plan.prepared), arrays)
         for method_position, label, method in pending:
-            evaluated, diagnostics = self.unlearn(plan, method, original, seed)
+            evaluated, diagnostics = self.unlearn(plan, method, original, seed, label)
             ctx = kind.metric_context(plan.prepared, evaluated, reference, original, seed)
             metrics = {name: float(metric.compute(ctx)) for name, metric in resolved.metrics}
             record = RunRecord(
@@ -205,28 +215,47 @@ class Runner:
                 reference_key=ref_key,
                 version=__version__,
             )
-            self.store.write_run(record, kind.stored_outputs(evaluated.outputs, plan.prepared))
+            self.store.write_run(record, kind.stored_outputs(evaluated.outputs, plan.prepared), self.arrays(plan, resolved.metrics, ctx))
             summary.executed.append(f"{plan.name}/{label}/seed{seed}")
             self.log(f"{plan.name}/{label}/seed{seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
-    def unlearn(self, plan: Plan, method: UnlearningMethod, original: Evaluated[Any], seed: int) -> tuple[Evaluated[Any], dict[str, Any]]:
-        """One method on the seed's original (or its own), evaluated, with its diagnostics."""
-        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+    @staticmethod
+    def arrays(plan: Plan, metrics: Sequence[tuple[str, Metric]], ctx: Any) -> dict[str, Any]:
+        """What a model stores beyond its logits: the kind's arrays and each metric's per-example arrays (``metric/name``)."""
+        arrays = dict(plan.kind.stored_arrays(plan.prepared))
+        for name, metric in metrics:
+            arrays.update({f"{name}/{key}": value for key, value in metric.arrays(ctx).items()})
+        return arrays
+
+    def unlearn(
+        self, plan: Plan, method: UnlearningMethod, original: Evaluated[Any], seed: int, label: str | None = None
+    ) -> tuple[Evaluated[Any], dict[str, Any]]:
+        """One method on the seed's original (or its own), evaluated on the experiment's splits, with its diagnostics.
+
+        With ``label``, the method unlearns what that entry asks for (its
+        forget expansion, if any); outputs are always those of the
+        experiment's own split, so every row is scored on the same examples.
+        """
+        kind, resolved = plan.kind, plan.resolved
+        prepared = plan.prepared if label is None else plan.prepared_for(label)
         unlearn_seed = derive_seed(seed, "unlearn")
+        extra: dict[str, Any] = {}
+        if prepared is not plan.prepared:
+            extra["forget_size"] = int(prepared.split.forget.size)
         if method.role == "retrain":
             trained = self.cache.train(kind, resolved, prepared, prepared.split.retain, unlearn_seed, "retrain")
-            return self.evaluate(plan, trained), {**trained.meta, "cached_training": True}
-        extra: dict[str, Any] = {}
+            return self.evaluate(plan, trained), {**trained.meta, "cached_training": True, **extra}
         start_model = original.model
         if method.original == "own":
-            own_task = kind.task(resolved, prepared, torch.Generator().manual_seed(derive_seed(seed, "original")), self.progress)
-            own = self.cache.own_original(method, own_task, resolved, prepared, derive_seed(seed, "original"))
+            # The own original is trained on every training row, whatever this entry unlearns.
+            own_task = kind.task(resolved, plan.prepared, torch.Generator().manual_seed(derive_seed(seed, "original")), self.progress)
+            own = self.cache.own_original(method, own_task, resolved, plan.prepared, derive_seed(seed, "original"))
             start_model = own.model
             extra["own_original_seconds"] = own.seconds
         task = kind.task(resolved, prepared, torch.Generator().manual_seed(unlearn_seed), self.progress)
         kind.warm_up(start_model, prepared)
         with measure_peak_memory() as peak:
             result: UnlearnResult = method.unlearn(start_model, task)
-        outputs = kind.outputs(result.model, prepared)
+        outputs = kind.outputs(result.model, plan.prepared)
         return Evaluated(result.model, outputs, result.seconds, peak.mib), {**result.diagnostics, **extra}
 

@@ -99,10 +99,12 @@ class TuningSetting:
         )
         return cls(plan, runner.cache, original.model, reference.outputs, reference.seconds, tuning_seed, unlearn_seed, key, progress)
 
-    def trial_key(self, method: UnlearningMethod, params: dict[str, Any]) -> str:
-        return stable_hash([self.key, type(method).__name__, params, __version__])
+    def trial_key(self, method: UnlearningMethod, params: dict[str, Any], label: str | None = None) -> str:
+        expansion = None if label is None else self.plan.resolved.expansion_params(label)
+        payload = [self.key, type(method).__name__, params, __version__]
+        return stable_hash(payload if expansion is None else [*payload, expansion])
 
-    def score(self, candidate: UnlearningMethod) -> tuple[float, float, str | None]:
+    def score(self, candidate: UnlearningMethod, label: str | None = None) -> tuple[float, float, str | None]:
         """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
 
         Divergence and a setting unsuitable for this model are legitimate
@@ -111,11 +113,12 @@ class TuningSetting:
         """
         kind, resolved, prepared = self.plan.kind, self.plan.resolved, self.plan.prepared
         start = self.original
+        unlearned = prepared if label is None else self.plan.prepared_for(label)  # what the entry unlearns (its forget expansion)
         if candidate.original == "own":
             original_seed = derive_seed(self.tuning_seed, "original")
             own_task = kind.task(resolved, prepared, torch.Generator().manual_seed(original_seed), self.progress)
             start = self.cache.own_original(candidate, own_task, resolved, prepared, original_seed).model
-        task = kind.task(resolved, prepared, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
+        task = kind.task(resolved, unlearned, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
         kind.warm_up(start, prepared)
         try:
             result = candidate.unlearn(start, task)
@@ -175,12 +178,12 @@ def _stored_or_scored(
     runner: Runner, setting: TuningSetting, label: str, method: UnlearningMethod, params: dict[str, Any]
 ) -> tuple[float, float, str]:
     """(gap, seconds, log note) of one setting on one tuning seed, read from the store when it was tried before."""
-    key = setting.trial_key(method, params)
+    key = setting.trial_key(method, params, label)
     stored = runner.store.load_trial(key)
     if stored is not None:
         gap, seconds = stored
         return gap, seconds, (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
-    gap, seconds, failure = setting.score(type(method).from_params(params))
+    gap, seconds, failure = setting.score(type(method).from_params(params), label)
     runner.store.save_trial(key, setting.plan.name, label, params, gap, seconds)
     return gap, seconds, f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
 

@@ -98,11 +98,13 @@ class SimilarSpec:
         self.heldout = heldout
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.constructor.name, **self.constructor.get_params(), "seed": self.seed, "doses": self.doses, "heldout": self.heldout}
+        params = self.constructor.get_params()
+        return {"name": self.constructor.name, **params, "seed": self.seed, "doses": self.doses, "heldout": self.heldout}
 
     def _with_copies(self, copies: int) -> SimilarConstructor:
         if not self.constructor.appends:
-            raise InvalidParameterError(f"similar-sample constructor {self.constructor.name!r} finds neighbours; it cannot make {copies} copies")
+            name = self.constructor.name
+            raise InvalidParameterError(f"similar-sample constructor {name!r} finds neighbours; it cannot make {copies} copies")
         return type(self.constructor).from_params({**self.constructor.get_params(), "copies": copies})
 
     def dose_of(self, targets: np.ndarray, generator: torch.Generator) -> np.ndarray:

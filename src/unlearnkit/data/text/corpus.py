@@ -53,6 +53,11 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.text)
 
+    @property
+    def meta(self) -> int:
+        """What a language-model builder needs: the vocabulary size (bytes)."""
+        return ByteTokenizer.vocab_size
+
     def take(self, rows: np.ndarray | Sequence[int]) -> list[torch.Tensor]:
         return [self.documents[int(i)] for i in rows]
 
@@ -121,7 +126,9 @@ class CorpusSplitSpec(Configurable):
         "seed": Interval(int, 0, None),
     }
 
-    def __init__(self, *, validation_fraction: float = 0.05, test_fraction: float = 0.1, train_size: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, *, validation_fraction: float = 0.05, test_fraction: float = 0.1, train_size: int | None = None, seed: int = 0
+    ) -> None:
         self.validation_fraction = validation_fraction
         self.test_fraction = test_fraction
         self.train_size = train_size
@@ -140,7 +147,9 @@ class CorpusSplitSpec(Configurable):
         n_test = max(1, round(self.test_fraction * n_documents))
         n_validation = max(1, round(self.validation_fraction * n_documents))
         if n_test + n_validation >= n_documents:
-            raise InvalidParameterError(f"a corpus of {n_documents} documents leaves none to train on after {n_test} test and {n_validation} validation")
+            raise InvalidParameterError(
+                f"a corpus of {n_documents} documents leaves none to train on after {n_test} test and {n_validation} validation"
+            )
         test = take_random(pool, n_test, generator)
         pool = np.setdiff1d(pool, test)
         validation = take_random(pool, n_validation, generator)
