@@ -13,8 +13,8 @@ recipe: :class:`~unlearnkit.training.language_model.LMTrainSpec`.
 Per-example outputs: each document's mean negative log-likelihood per token
 l (nats), on every split, stored as the two-class logits
 ``[log(1 - e^-l), -l]`` with label 1. Their cross-entropy is l and their
-true-class probability e^-l, so the loss-based metrics (``forget_loss``,
-``forget_mia``, ``test_loss``) and the population metrics (KLoM's margin and
+true-class probability e^-l, so the loss-based metrics (``target_loss``,
+``target_mia``, ``test_loss``) and the population metrics (KLoM's margin and
 U-MIA's logit-scaled confidence are both decreasing functions of l) read
 them like a classifier's; accuracy-based metrics do not apply and are not
 declared for this kind. ``exposure`` scores the forget canaries with the
@@ -100,7 +100,7 @@ class LanguageModelKind(ExperimentKind[Corpus, ModelOutputs]):
             "model": {"name": "tiny_gpt", "n_layer": 1, "d_model": 16, "n_head": 2, "context": 64},
             "train": {"epochs": 2, "batch_size": 16, "lr": 0.01, "warmup_steps": 2},
             "methods": [{"name": "retrain_lm"}, {"name": "original_lm"}],
-            "metrics": ["forget_loss", "test_loss"],
+            "metrics": ["target_loss", "test_loss"],
         }
 
     def stored_splits(self, config: ExperimentFields) -> tuple[str, ...]:

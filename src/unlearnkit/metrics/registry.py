@@ -34,7 +34,7 @@ from unlearnkit.metrics.standard import (
     ValidationAccuracy,
     WallTime,
 )
-from unlearnkit.metrics.targets import ForgetConfidence, ForgetLoss, ForgetMargin, ForgetMIA, RetainLoss, TestLoss
+from unlearnkit.metrics.targets import RetainLoss, TargetConfidence, TargetLoss, TargetMargin, TargetMIA, TestLoss
 from unlearnkit.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry(
@@ -60,10 +60,10 @@ METRICS: Registry[type[Metric]] = Registry(
         "feature_separability": FeatureSeparability,
         "forget_loss_ks": ForgetLossKS,
         # Per-target figures of the forget set (similar samples: grouped by each target's count in the report).
-        "forget_loss": ForgetLoss,
-        "forget_confidence": ForgetConfidence,
-        "forget_margin": ForgetMargin,
-        "forget_mia": ForgetMIA,
+        "target_loss": TargetLoss,
+        "target_confidence": TargetConfidence,
+        "target_margin": TargetMargin,
+        "target_mia": TargetMIA,
         "retain_loss": RetainLoss,
         "test_loss": TestLoss,
         "reconstruction_ssim": ReconstructionSSIM,

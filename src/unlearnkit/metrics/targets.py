@@ -27,6 +27,12 @@ from unlearnkit.metrics.base import CLASSIFIER_KINDS, EvalContext, Metric
 from unlearnkit.params import Options
 
 LANGUAGE_MODEL = "language_model"
+
+
+def losses(ctx: EvalContext, split: str) -> np.ndarray:
+    """Per-example cross-entropy on ``split``, computed in float64."""
+    out = ctx.outputs
+    return fn.per_example_loss(out.logits[split].double(), out.labels[split])
 UNSEEN_SPLITS = ("test", "heldout_forget")
 
 
@@ -37,32 +43,31 @@ class _TargetMetric(Metric):
     requires_splits = ("forget",)
 
 
-class ForgetLoss(_TargetMetric):
+class TargetLoss(_TargetMetric):
     description = "mean cross-entropy of the forget targets (language models: mean NLL per token, nats), ≈ the reference's"
     task_kinds = frozenset({*CLASSIFIER_KINDS, LANGUAGE_MODEL})
 
     def compute(self, ctx: EvalContext) -> float:
-        out = ctx.outputs
-        return float(fn.per_example_loss(out.logits["forget"], out.labels["forget"]).mean())
+        return float(losses(ctx, "forget").mean())
 
 
-class ForgetConfidence(_TargetMetric):
+class TargetConfidence(_TargetMetric):
     description = "mean true-class probability of the forget targets, ≈ the reference's"
 
     def compute(self, ctx: EvalContext) -> float:
         out = ctx.outputs
-        return float(fn.true_class_confidence(out.logits["forget"], out.labels["forget"]).mean())
+        return float(fn.true_class_confidence(out.logits["forget"].double(), out.labels["forget"]).mean())
 
 
-class ForgetMargin(_TargetMetric):
+class TargetMargin(_TargetMetric):
     description = "mean margin of the forget targets (true logit - logsumexp of the others), ≈ the reference's"
 
     def compute(self, ctx: EvalContext) -> float:
         out = ctx.outputs
-        return float(confidence_scores(out.logits["forget"], out.labels["forget"], "margin").mean())
+        return float(confidence_scores(out.logits["forget"].double(), out.labels["forget"], "margin").mean())
 
 
-class ForgetMIA(_TargetMetric):
+class TargetMIA(_TargetMetric):
     """Loss-threshold membership scores of the targets against never-trained examples (``against``).
 
     A target's score is the share of the unseen examples whose loss is
@@ -84,12 +89,9 @@ class ForgetMIA(_TargetMetric):
         return ("forget", self.against)
 
     def scores(self, ctx: EvalContext) -> np.ndarray:
-        key = f"forget_mia/{self.against}"
+        key = f"target_mia/{self.against}"
         if key not in ctx.memo:
-            out = ctx.outputs
-            members = fn.per_example_loss(out.logits["forget"], out.labels["forget"])
-            unseen = fn.per_example_loss(out.logits[self.against], out.labels[self.against])
-            ctx.memo[key] = fn.loss_rank_scores(members, unseen)
+            ctx.memo[key] = fn.loss_rank_scores(losses(ctx, "forget"), losses(ctx, self.against))
         scores: np.ndarray = ctx.memo[key]
         return scores
 
@@ -106,8 +108,7 @@ class _SplitLoss(Metric):
     task_kinds = frozenset({*CLASSIFIER_KINDS, LANGUAGE_MODEL})
 
     def compute(self, ctx: EvalContext) -> float:
-        out = ctx.outputs
-        return float(fn.per_example_loss(out.logits[self.split_name], out.labels[self.split_name]).mean())
+        return float(losses(ctx, self.split_name).mean())
 
 
 class RetainLoss(_SplitLoss):
