@@ -123,5 +123,5 @@ def similar_gap_curves(experiment: str, measures: Sequence[Measure]) -> Figure:
         axes.set_title(f"{experiment}: {measure.name}", fontsize=9)
         axes.grid(alpha=0.3)
     if shown:
-        axes_list[0].legend(fontsize=6, loc="best")
+        axes_list[0].legend(fontsize=6, loc="upper left")
     return figure
