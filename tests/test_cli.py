@@ -120,7 +120,7 @@ def test_malformed_config_reports_everything_exits_2_and_writes_nothing(tmp_path
         "experiment[0].train.epochz: unknown parameter",
         "experiment[0].methods[0].lr",
         "experiment[0].methods[1].name: unknown method 'no_such_method'",
-        "goal 'unlearning' needs a selector that defines a forget distribution",
+        "goal 'unlearning' needs a forget distribution: a selector that defines one",
     ]:
         assert expected in err, expected
     assert not store.exists()

@@ -68,4 +68,5 @@ def test_the_kind_name_is_validated_against_the_registry(tmp_path, capsys) -> No
     config = tmp_path / "tabular.toml"
     config.write_text(CONFIG)
     assert main(["run", str(config), "--store", str(tmp_path / "s.sqlite")]) == 2
-    assert "unknown experiment kind 'tabular'; registered kinds: classification, recommendation" in capsys.readouterr().err
+    expected = "unknown experiment kind 'tabular'; registered kinds: classification, language_model, recommendation, text_classification"
+    assert expected in capsys.readouterr().err

@@ -131,8 +131,8 @@ def test_malformed_recommendation_config_lists_every_problem_and_writes_nothing(
         "experiment[0].forget.users: must be None or a non-empty list",
         "experiment[0].model.name: unknown recommender 'cnn'",
         "experiment[0].train.lr",
-        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification'] experiments",
-        "experiment[0].methods[0].name: 'finetune' is a method for ['classification'] experiments",
+        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification', 'text_classification'] experiments",
+        "experiment[0].methods[0].name: 'finetune' is a method for ['classification', 'text_classification'] experiments",
     ]:
         assert expected in err, expected
     assert not store.exists()

@@ -57,7 +57,7 @@ def test_recommender_bad_inputs(setting) -> None:
         unlearnkit.unlearn(model, train, [0], method="ifru", validation=validation)
     with pytest.raises(InvalidParameterError, match="'sisa' unlearns from an original of its own"):
         unlearnkit.unlearn(model, train, [0], method="sisa", recipe=RECIPE)
-    with pytest.raises(InvalidParameterError, match=r"'scrub' is a method for \['classification'\]"):
+    with pytest.raises(InvalidParameterError, match=r"'scrub' is a method for \['classification', 'text_classification'\]"):
         unlearnkit.unlearn(model, train, [0], method="scrub")
     bad_user = (np.array([0, N_USERS]), np.array([1, 2]), np.array([0, 1]))
     with pytest.raises(InvalidParameterError, match=rf"user ids \[{N_USERS}\] are outside the model's {N_USERS} user embeddings"):

@@ -35,7 +35,10 @@ class ClassificationData:
     """Inputs, labels and groups, held as tensors.
 
     ``x`` is float32 (N, ...): images (N, C, H, W) for the built-in datasets,
-    any per-example shape for a model of your own; already normalised; ``y`` int64 (N,);
+    any per-example shape for a model of your own; already normalised. Or
+    int64 (N, L): token ids of text (0 = padding), for text classifiers
+    (kind ``text_classification``); methods that perturb inputs do not
+    declare that kind. ``y`` int64 (N,);
     ``groups`` int64 (N,) names the unit a person may ask to be forgotten
     (an identity for faces; the class itself when there is no finer unit).
     ``test_mask`` marks a predefined test set (e.g. Fashion-MNIST's 10k), or
@@ -53,9 +56,10 @@ class ClassificationData:
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
-        if self.x.ndim < 2 or self.x.dtype != torch.float32:
+        if self.x.ndim < 2 or self.x.dtype not in (torch.float32, torch.int64):
             raise ValueError(
-                f"{self.name}: x must be float32 (N, ...) with at least one value per example; got {self.x.dtype} {tuple(self.x.shape)}"
+                f"{self.name}: x must be float32 (N, ...) or int64 token ids (N, L), with at least one value per example; "
+                f"got {self.x.dtype} {tuple(self.x.shape)}"
             )
         if self.y.shape != (n,) or self.groups.shape != (n,):
             raise ValueError(f"{self.name}: y and groups must have shape ({n},)")

@@ -153,7 +153,7 @@ class Runner:
             label, method = plan.resolved.methods[position]
             inputs: tuple[Job, ...] = (original, reference)
             if method.role == "retrain":
-                inputs += (sweep.model(plan, "retrain", seed),)
+                inputs += (sweep.model(plan, "retrain", seed, label),)
             elif method.original == "own":
                 inputs += (sweep.own_original(plan, method, seed),)
             sweep.run(plan, position, seed, run_key(plan.resolved, label, method, seed), inputs)

@@ -57,13 +57,14 @@ class StoredModel:
     store: SQLiteStore
     key: str
     role: str
+    label: str | None = None
 
     def __call__(self, context: WorkContext) -> TrainedState:
         cached = self.store.load_model(self.key)
         if cached is None:
             raise LookupError(f"model {self.key} vanished from the store {self.store.path}")
         state, meta = cached
-        return TrainedState(self.key, self.role, state, meta)
+        return TrainedState(self.key, self.role, state, meta, self.label)
 
 
 def run_name(plan: Plan, label: str, seed: int) -> str:
@@ -85,11 +86,11 @@ class Sweep:
         self.jobs.append(job)
         return job
 
-    def _model_job(self, name: str, key: str, role: str, experiment: str, unit: Callable[..., Any]) -> Job:
+    def _model_job(self, name: str, key: str, role: str, experiment: str, unit: Callable[..., Any], label: str | None = None) -> Job:
         if key in self._models:
             return self._models[key]
         if self.store.has_model(key):
-            job = Job(f"{name} (stored)", key, experiment, StoredModel(self.store, key, role), in_driver=True)
+            job = Job(f"{name} (stored)", key, experiment, StoredModel(self.store, key, role, label), in_driver=True)
         else:
 
             def save(trained: TrainedState) -> None:
@@ -100,11 +101,17 @@ class Sweep:
         self._models[key] = self.add(job)
         return job
 
-    def model(self, plan: Plan, role: ModelRole, run_seed: int) -> Job:
-        """The seed's original (trained on every training row) or reference / retrained model (with the unlearning seed)."""
+    def model(self, plan: Plan, role: ModelRole, run_seed: int, label: str | None = None) -> Job:
+        """The seed's original (trained on every training row) or reference / retrained model (with the unlearning seed).
+
+        A retrained model for entry ``label`` leaves out what that entry
+        unlearns (its forget expansion, when it has one).
+        """
         seed = derive_seed(run_seed, "original" if role == "original" else "unlearn")
-        key = model_key(plan, role, seed)
-        return self._model_job(f"{plan.name}/train {role}/seed{run_seed}", key, role, plan.name, TrainUnit(plan.ref(), role, seed, key))
+        label = label if label in plan.expanded else None
+        key = model_key(plan, role, seed, label)
+        name = f"{plan.name}/train {role}{'' if label is None else f' ({label})'}/seed{run_seed}"
+        return self._model_job(name, key, role, plan.name, TrainUnit(plan.ref(), role, seed, key, label), label)
 
     def own_original(self, plan: Plan, method: UnlearningMethod, run_seed: int) -> Job:
         seed = derive_seed(run_seed, "original")
@@ -115,7 +122,7 @@ class Sweep:
 
     def reference_record(self, plan: Plan, seed: int, key: str, original: Job, reference: Job) -> Job:
         def write(result: ReferenceResult) -> None:
-            self.store.write_reference(result.record, result.outputs)
+            self.store.write_reference(result.record, result.outputs, result.arrays)
 
         unit = ReferenceUnit(plan.ref(), seed)
         return self.add(Job(f"{plan.name}/reference scores/seed{seed}", key, plan.name, unit, (original, reference), write, self.cpus))
@@ -125,7 +132,7 @@ class Sweep:
         name = run_name(plan, label, seed)
 
         def write(result: RunResult) -> None:
-            self.store.write_run(result.record, result.outputs)
+            self.store.write_run(result.record, result.outputs, result.arrays)
             self.summary.executed.append(name)
             self.log(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.record.metrics.items()))
 

@@ -81,7 +81,9 @@ class TuningSetting:
     unlearn_seed: int
     progress: Progress
 
-    def score(self, candidate: UnlearningMethod, own_original: torch.nn.Module | None = None) -> tuple[float, float, str | None]:
+    def score(
+        self, candidate: UnlearningMethod, own_original: torch.nn.Module | None = None, label: str | None = None
+    ) -> tuple[float, float, str | None]:
         """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
 
         Divergence and a setting unsuitable for this model are legitimate
@@ -90,7 +92,8 @@ class TuningSetting:
         """
         kind, resolved, prepared = self.plan.kind, self.plan.resolved, self.plan.prepared
         start = self.original if own_original is None else own_original
-        task = kind.task(resolved, prepared, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
+        unlearned = self.plan.prepared_for(label)  # what the entry unlearns (its forget expansion, if any)
+        task = kind.task(resolved, unlearned, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
         kind.warm_up(start, prepared)
         try:
             result = candidate.unlearn(start, task)
@@ -115,6 +118,7 @@ class TrialUnit:
     method: type[UnlearningMethod]
     params: dict[str, Any]
     tuning_seed: int
+    label: str | None = None  # the entry the setting is tried for (its forget expansion, if any)
 
     def __call__(
         self, context: WorkContext, original: TrainedState, reference: TrainedState, own: TrainedState | None = None
@@ -133,7 +137,7 @@ class TrialUnit:
         own_model = None
         if own is not None:
             own_model = restore_own_original(plan, candidate, own, derive_seed(self.tuning_seed, "original"), progress)
-        return TrialResult(*setting.score(candidate, own_model))
+        return TrialResult(*setting.score(candidate, own_model, self.label))
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,11 @@ class TuningSeed:
         key = stable_hash([original.key, reference.key, stable_hash([split.forget.tolist(), split.validation.tolist()]), seed])
         return cls(seed, original, reference, key)
 
-    def trial_key(self, method: UnlearningMethod, params: dict[str, Any]) -> str:
-        return stable_hash([self.key, type(method).__name__, params, __version__])
+    def trial_key(self, plan: Plan, label: str, method: UnlearningMethod, params: dict[str, Any]) -> str:
+        """A trial's key: the setting, what it is scored on and, for an entry that expands the forget set, the expansion."""
+        payload = [self.key, type(method).__name__, params, __version__]
+        expansion = plan.resolved.expansion_params(label)
+        return stable_hash(payload if expansion is None else [*payload, expansion])
 
 
 def tune_experiment(
@@ -203,7 +210,7 @@ def tune_experiment(
     for label, method in tunable:
         tuning = MethodTuning(label, type(method).__name__, time_limit)
         for params in candidates(method, budget, tuning_seeds[0]):
-            scores = [outcomes[seed.trial_key(method, params)] for seed in seeds]
+            scores = [outcomes[seed.trial_key(plan, label, method, params)] for seed in seeds]
             gaps, times, notes = zip(*scores, strict=True)
             gap = float(np.mean(gaps)) if all(np.isfinite(gaps)) else float("inf")
             seconds = float(np.mean(times)) if np.isfinite(gap) else float("inf")
@@ -224,7 +231,7 @@ def _add_trial(
     outcomes: dict[str, tuple[float, float, str]],
 ) -> None:
     """A trial's outcome from the store when it was tried before, else a job that scores and stores it."""
-    key = seed.trial_key(method, params)
+    key = seed.trial_key(plan, label, method, params)
     stored = runner.store.load_trial(key)
     if stored is not None:
         gap, seconds = stored
@@ -241,7 +248,7 @@ def _add_trial(
         runner.store.save_trial(key, plan.name, label, params, result.gap, result.seconds)
         outcomes[key] = (result.gap, result.seconds, _note(result.gap, result.seconds, result.failure))
 
-    unit = TrialUnit(plan.ref(), type(method), params, seed.seed)
+    unit = TrialUnit(plan.ref(), type(method), params, seed.seed, label if label in plan.expanded else None)
     sweep.add(Job(f"{plan.name}/trial/{label}/seed{seed.seed}/{stable_hash(params)[:6]}", key, plan.name, unit, inputs, save, sweep.cpus))
 
 

@@ -26,7 +26,7 @@ from unlearnkit import faults
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.keys import derive_seed, reference_config, reference_key, rows_hash, run_config, run_key, stable_hash
 from unlearnkit.experiment.memory import measure_peak_memory
-from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
+from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredArrays, StoredOutputs
 from unlearnkit.kinds.registry import KINDS
 from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.base import UnlearningMethod, UnlearnResult
@@ -46,10 +46,16 @@ class Plan:
     kind: ExperimentKind[Any, Any]
     resolved: ResolvedExperiment
     prepared: Prepared[Any]
+    # method label -> what it unlearns when its entry expands the forget set (the neighbourhood remedy)
+    expanded: dict[str, Prepared[Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.resolved.name
+
+    def prepared_for(self, label: str | None) -> Prepared[Any]:
+        """The data and split method ``label`` unlearns with (its task); metrics always read :attr:`prepared`."""
+        return self.prepared if label is None else self.expanded.get(label, self.prepared)
 
     def run_keys(self) -> list[str]:
         return [
@@ -61,14 +67,14 @@ class Plan:
         split = self.prepared.split
         return stable_hash([self.prepared.fingerprint, rows_hash(split.train), rows_hash(split.forget), rows_hash(split.validation)])
 
-    def rows(self, role: ModelRole) -> np.ndarray:
-        """The training rows of a model trained from scratch in this experiment."""
+    def rows(self, role: ModelRole, label: str | None = None) -> np.ndarray:
+        """The training rows of a model trained from scratch in this experiment (a retrained model: of entry ``label``)."""
         split = self.prepared.split
         if role == "original":
             return split.train
         if role == "reference":
             return self.kind.reference_rows(self.prepared, self.resolved.config.goal)
-        return split.retain
+        return self.prepared_for(label).split.retain
 
     def ref(self) -> PlanRef:
         return PlanRef(self.position, self.resolved.config, self.digest())
@@ -135,7 +141,9 @@ class PlanCache:
         ref_key = stable_hash([position, config.model_dump(mode="json")])
         if ref_key not in self._plans:
             kind, resolved = resolve(config)
-            self._plans[ref_key] = Plan(position, kind, resolved, kind.prepare(resolved, self.load(kind, resolved)))
+            prepared = kind.prepare(resolved, self.load(kind, resolved))
+            expanded = {label: kind.expand_forget(resolved, prepared, label) for label in resolved.forget_expansions}
+            self._plans[ref_key] = Plan(position, kind, resolved, prepared, expanded)
         return self._plans[ref_key]
 
     def plan(self, ref: PlanRef) -> Plan:
@@ -156,7 +164,7 @@ class PlanCache:
             raise ValueError(f"a {trained.role!r} model is not one of the experiment's own (original, reference, retrain)")
         role: ModelRole = trained.role  # type: ignore[assignment]  # narrowed to the literal by the check above
         try:
-            model = plan.kind.restore(plan.resolved, plan.prepared, plan.rows(role), trained.state)
+            model = plan.kind.restore(plan.resolved, plan.prepared, plan.rows(role, trained.label), trained.state)
         except RuntimeError as error:  # load_state_dict: missing or unexpected keys, shapes that differ
             raise UnlearnkitError(
                 f"{plan.name}: the stored {role} model {trained.key} does not fit this experiment's model ({one_line(error)})"
@@ -210,6 +218,7 @@ class TrainedState:
     role: str
     state: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    label: str | None = None  # a retrained model of an entry that expands the forget set: that entry's label
 
     @property
     def seconds(self) -> float:
@@ -225,12 +234,22 @@ class TrainedState:
 class RunResult:
     record: RunRecord
     outputs: StoredOutputs
+    arrays: StoredArrays
 
 
 @dataclass(frozen=True, eq=False)
 class ReferenceResult:
     record: ReferenceRecord
     outputs: StoredOutputs
+    arrays: StoredArrays
+
+
+def stored_arrays(plan: Plan, ctx: Any) -> StoredArrays:
+    """What a model stores beyond its logits: the kind's arrays and each metric's per-example arrays (``metric/name``)."""
+    arrays = dict(plan.kind.stored_arrays(plan.prepared))
+    for name, metric in plan.resolved.metrics:
+        arrays.update({f"{name}/{key}": value for key, value in metric.arrays(ctx).items()})
+    return arrays
 
 
 # -- units ----------------------------------------------------------------------------
@@ -250,8 +269,8 @@ def training_key(kind: ExperimentKind[Any, Any], resolved: ResolvedExperiment, p
     )
 
 
-def model_key(plan: Plan, role: ModelRole, seed: int) -> str:
-    return training_key(plan.kind, plan.resolved, plan.prepared, plan.rows(role), seed)
+def model_key(plan: Plan, role: ModelRole, seed: int, label: str | None = None) -> str:
+    return training_key(plan.kind, plan.resolved, plan.prepared_for(label), plan.rows(role, label), seed)
 
 
 def fit_from_scratch(
@@ -275,13 +294,14 @@ class TrainUnit:
     role: ModelRole
     seed: int  # the training seed (derived from the run seed)
     key: str
+    label: str | None = None  # a retrained model: the entry whose forget set it leaves out (None: the experiment's)
 
     def __call__(self, context: WorkContext) -> TrainedState:
         plan = context.plans.plan(self.plan)
         description = f"{plan.name}: train {self.role}"
-        rows = plan.rows(self.role)
-        model, meta = fit_from_scratch(plan.kind, plan.resolved, plan.prepared, rows, self.seed, context.progress, description)
-        return TrainedState(self.key, self.role, model.state_dict(), meta)
+        prepared, rows = plan.prepared_for(self.label), plan.rows(self.role, self.label)
+        model, meta = fit_from_scratch(plan.kind, plan.resolved, prepared, rows, self.seed, context.progress, description)
+        return TrainedState(self.key, self.role, model.state_dict(), meta, self.label)
 
 
 def own_original_key(plan: Plan, method: UnlearningMethod, seed: int) -> str:
@@ -346,7 +366,7 @@ class ReferenceUnit:
             config=reference_config(resolved, self.seed),
             version=__version__,
         )
-        return ReferenceResult(record, kind.stored_outputs(reference_evaluated.outputs, plan.prepared))
+        return ReferenceResult(record, kind.stored_outputs(reference_evaluated.outputs, plan.prepared), stored_arrays(plan, ctx))
 
 
 @dataclass(frozen=True)
@@ -364,7 +384,7 @@ class UnlearnUnit:
         kind, resolved = plan.kind, plan.resolved
         label, method = resolved.methods[self.method_position]
         original_evaluated, reference_evaluated = context.plans.evaluated(plan, original), context.plans.evaluated(plan, reference)
-        evaluated, diagnostics = self._unlearn(context, plan, method, original_evaluated, start)
+        evaluated, diagnostics = self._unlearn(context, plan, label, method, original_evaluated, start)
         ctx = kind.metric_context(plan.prepared, evaluated, reference_evaluated, original_evaluated, self.seed)
         metrics = {name: float(metric.compute(ctx)) for name, metric in resolved.metrics}
         record = RunRecord(
@@ -387,19 +407,27 @@ class UnlearnUnit:
             reference_key=reference_key(resolved, self.seed),
             version=__version__,
         )
-        return RunResult(record, kind.stored_outputs(evaluated.outputs, plan.prepared))
+        return RunResult(record, kind.stored_outputs(evaluated.outputs, plan.prepared), stored_arrays(plan, ctx))
 
     def _unlearn(
-        self, context: WorkContext, plan: Plan, method: UnlearningMethod, original: Evaluated[Any], start: TrainedState | None
+        self, context: WorkContext, plan: Plan, label: str, method: UnlearningMethod, original: Evaluated[Any], start: TrainedState | None
     ) -> tuple[Evaluated[Any], dict[str, Any]]:
-        kind, prepared = plan.kind, plan.prepared
+        """The method's model and diagnostics.
+
+        It unlearns what its entry asks for (its forget expansion, if any) and
+        is evaluated on the experiment's own split, so every row is scored on
+        the same examples.
+        """
+        kind, prepared = plan.kind, plan.prepared_for(label)
+        extra: dict[str, Any] = {}
+        if prepared is not plan.prepared:
+            extra["forget_size"] = int(prepared.split.forget.size)
         if method.role == "retrain":
             # Retraining is the cached model trained on the retain set with the unlearning seed: the very model
             # ``Retrain().unlearn`` would train (same seed, same recipe); its time is that training's.
             if start is None:
                 raise ValueError("a retrain row needs the retrained model")
-            return context.plans.evaluated(plan, start), {**start.meta, "cached_training": True}
-        extra: dict[str, Any] = {}
+            return context.plans.evaluated(plan, start), {**start.meta, "cached_training": True, **extra}
         start_model = original.model
         if method.original == "own":
             if start is None:
@@ -411,7 +439,7 @@ class UnlearnUnit:
         kind.warm_up(start_model, prepared)
         with measure_peak_memory() as peak:
             result: UnlearnResult = method.unlearn(start_model, task)
-        outputs = kind.outputs(result.model, prepared)
+        outputs = kind.outputs(result.model, plan.prepared)
         # Results depend on torch's thread count (summation order), so it is on record with the run.
         diagnostics = {**result.diagnostics, **extra, "torch_threads": torch.get_num_threads()}
         return Evaluated(result.model, outputs, result.seconds, peak.mib), diagnostics

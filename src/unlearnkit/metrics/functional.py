@@ -95,6 +95,23 @@ def loss_threshold_auc(member_losses: ArrayLike, nonmember_losses: ArrayLike) ->
     return float(roc_auc_score(labels, -np.r_[members, nonmembers]))
 
 
+def loss_rank_scores(member_losses: ArrayLike, nonmember_losses: ArrayLike) -> np.ndarray:
+    """Each member's membership score: the share of non-members whose loss is higher (ties count half), in [0, 1].
+
+    1 = the member's loss is below every non-member's (it looks trained on);
+    0.5 = it sits in the middle of the non-members. The mean over members is
+    :func:`loss_threshold_auc`, so these are that attack's per-example terms.
+    """
+    members, nonmembers = _np(member_losses).astype(float), np.sort(_np(nonmember_losses).astype(float))
+    if len(nonmembers) == 0:
+        raise InvalidParameterError("membership scores need at least one non-member")
+    below_or_equal = np.searchsorted(nonmembers, members, side="right")
+    below = np.searchsorted(nonmembers, members, side="left")
+    higher = len(nonmembers) - below_or_equal
+    scores: np.ndarray = (higher + 0.5 * (below_or_equal - below)) / len(nonmembers)
+    return scores
+
+
 def forgetting_score(mia_accuracy: float) -> float:
     """FS = |A_MIA - 0.5| (MUFAC code convention; the DLFD paper writes twice this)."""
     return abs(mia_accuracy - 0.5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -13,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from unlearnkit.report.similar import Measure
 from unlearnkit.report.tables import ExperimentTable
 
 REFERENCE_COLOUR = "black"  # not in the default colour cycle, so no method shares it
@@ -159,4 +161,37 @@ def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figu
     axes.set_title(title, fontsize=9)
     # Below the axes: inside, the legend would hide the bars near 1.0.
     axes.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    return figure
+
+
+def similar_gap_curves(experiment: str, measures: Sequence[Measure]) -> Figure:
+    """One panel per measure: each row's gap to A(D∖N(S)) against k (evenly spaced), seed std as error bars.
+
+    The black line is the influence left by the similar samples (retraining
+    without S vs without S and its neighbours); dashed lines are remedy rows.
+    """
+    shown = [m for m in measures if m.gaps]
+    figure = Figure(figsize=(4.6 * max(len(shown), 1), 3.8))
+    axes_list = figure.subplots(1, max(len(shown), 1), squeeze=False)[0]
+    for axes, measure in zip(axes_list, shown, strict=False):
+        positions = {k: i for i, k in enumerate(measure.ks)}
+        for curve in measure.gaps:
+            ks = [k for k in measure.ks if k in curve.values]
+            style: dict[str, Any] = {"color": REFERENCE_COLOUR, "linewidth": 2.5} if curve.role == "influence" else {}
+            if curve.role == "remedy":
+                style["linestyle"] = "--"
+            axes.errorbar(
+                [positions[k] for k in ks],
+                [curve.values[k].mean for k in ks],
+                yerr=[0.0 if np.isnan(curve.values[k].std) else curve.values[k].std for k in ks],
+                marker="o", markersize=4, capsize=2, label=curve.label, **style,
+            )
+        axes.axhline(0.0, color="grey", linewidth=0.8)
+        axes.set_xticks(range(len(measure.ks)), [str(k) for k in measure.ks])
+        axes.set_xlabel("similar samples per target (k)")
+        axes.set_ylabel(f"{measure.name} − A(D∖N(S))")
+        axes.set_title(f"{experiment}: {measure.name}", fontsize=9)
+        axes.grid(alpha=0.3)
+    if shown:
+        axes_list[0].legend(fontsize=6, loc="upper left")
     return figure

@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.safe_load import load_tensors
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -77,7 +78,7 @@ def load_state(path: str) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError) as error:
             raise InvalidParameterError(f"--checkpoint {path}: not a readable safetensors file ({error})") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
     except pickle.UnpicklingError:
         raise InvalidParameterError(
             f"--checkpoint {path}: refused: it holds pickled objects other than tensors, which unlearnkit never unpickles "

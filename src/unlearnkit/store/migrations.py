@@ -154,8 +154,13 @@ _V1_TO_V2 = Migration(source=1, source_tables=V1_TABLES, targets=(), derived={},
 V2_TABLES = (*V1_TABLES, "audit_requests")
 _V2_TO_V3 = Migration(source=2, source_tables=V2_TABLES, targets=(), derived={}, new_tables=(TABLES["failures"],))
 
+# -- version 3 -> 4 -------------------------------------------------------------
+# Version 4 adds named per-run and per-reference arrays (exposures, reconstructions); no existing table changes.
+V3_TABLES = (*V2_TABLES, "failures")
+_V3_TO_V4 = Migration(source=3, source_tables=V3_TABLES, targets=(), derived={}, new_tables=(TABLES["arrays"],))
+
 # Ordered: MIGRATIONS[v] upgrades version v to v + 1.
-MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2, _V2_TO_V3)
+MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2, _V2_TO_V3, _V3_TO_V4)
 
 
 def tables_of_version(version: int) -> tuple[str, ...]:

@@ -13,6 +13,8 @@ import numpy as np
 
 # Per-example outputs of one model: split name -> (logits, labels).
 Outputs = dict[str, tuple[np.ndarray, np.ndarray]]
+# Named arrays of one model beyond its logits (e.g. "exposure/bits"): name -> array.
+Arrays = dict[str, np.ndarray]
 
 # A run's role decides the special rows of a report: "retrain" is the
 # reference under "untraining" and the denominator of time fractions,

@@ -37,6 +37,12 @@ stores written before the version was recorded (see :mod:`.migrations`).
   the last ``run`` or ``tune`` of it (after their retries), with the error,
   the traceback and the number of attempts, or the failed unit they needed;
   a later ``run`` (``tune``) of the experiment replaces them.
+* ``arrays`` (schema 4): named per-example arrays of a run or a reference
+  model beyond its logits (``owner`` is a run key or a reference key), e.g.
+  per-target canary exposures, per-target reconstruction SSIMs and the
+  reconstructed images, or how many similar samples each target had.
+  Written in the same transaction as their run or reference; reports read
+  them without the code that computed them.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from dataclasses import dataclass
 
 # Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
 # copy of the old table definitions in the previous migration's ``targets``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -217,11 +223,23 @@ _FAILURES = Table(
     ("PRIMARY KEY (command, key)",),
 )
 
+# No foreign key: an owner is a run or a reference; writing either replaces its arrays.
+_ARRAYS = Table(
+    "arrays",
+    (
+        ("owner", "TEXT NOT NULL"),
+        ("name", "TEXT NOT NULL"),
+        ("array", "BLOB NOT NULL"),  # numpy .npy bytes (no pickle)
+    ),
+    ("PRIMARY KEY (owner, name)",),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
         _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS,
         _FAILURES,
+        _ARRAYS,
     )
 }
 

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from unlearnkit.errors import StoreError
+from unlearnkit.safe_load import load_tensors
 from unlearnkit.store.connection import check_store, check_writable_location, open_for_writing, open_read_only
-from unlearnkit.store.records import FailureRecord, Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.records import Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
 from unlearnkit.store.schema import TABLES
 
 
@@ -47,6 +48,10 @@ def _output_rows(key_column: str, key: str, outputs: Outputs) -> list[dict[str, 
 
 def _outputs(rows: list[sqlite3.Row]) -> Outputs:
     return {row["split"]: (_blob_array(row["logits"]), _blob_array(row["labels"])) for row in rows}
+
+
+def _array_rows(owner: str, arrays: Arrays) -> list[dict[str, Any]]:
+    return [{"owner": owner, "name": name, "array": _array_blob(np.asarray(array))} for name, array in sorted(arrays.items())]
 
 
 def _run_row(record: RunRecord) -> dict[str, Any]:
@@ -205,6 +210,12 @@ class StoreReader:
             raise KeyError(f"no outputs stored for reference {reference_key}")
         return _outputs(rows)
 
+    # -- named arrays of runs and references ---------------------------------
+    def arrays(self, owner: str) -> Arrays:
+        """The named arrays stored with a run or a reference (empty when it stored none)."""
+        rows = self._select("SELECT name, array FROM arrays WHERE owner = ? ORDER BY name", (owner,))
+        return {row["name"]: _blob_array(row["array"]) for row in rows}
+
     # -- experiment configurations ------------------------------------------
     def experiment_configs(self) -> dict[str, dict[str, Any]]:
         """The latest configuration stored for each experiment name."""
@@ -224,7 +235,7 @@ class StoreReader:
         if row is None:
             return None
         try:
-            state = torch.load(io.BytesIO(row["state"]), weights_only=True)
+            state = load_tensors(io.BytesIO(row["state"]))
         except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
             raise StoreError(f"store {self.path}: the checkpoint of model {key} cannot be loaded ({type(error).__name__})") from error
         return state, json.loads(row["meta"])
@@ -280,21 +291,27 @@ class SQLiteStore(StoreReader):
         with open_for_writing(self.path):
             pass
 
-    def write_run(self, record: RunRecord, outputs: Outputs) -> None:
-        """Write a run and its per-example outputs atomically (replacing an earlier copy)."""
+    def write_run(self, record: RunRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a run, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
         row, output_rows = _run_row(record), _output_rows("run_key", record.run_key, outputs)
+        array_rows = _array_rows(record.run_key, arrays or {})
         with open_for_writing(self.path, "run") as db:
             db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))  # its outputs go with it (cascade)
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.run_key,))
             db.execute(TABLES["runs"].insert_sql(), row)
             db.executemany(TABLES["outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
 
-    def write_reference(self, record: ReferenceRecord, outputs: Outputs) -> None:
-        """Write a reference and its per-example outputs atomically (replacing an earlier copy)."""
+    def write_reference(self, record: ReferenceRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a reference, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
         row, output_rows = _reference_row(record), _output_rows("reference_key", record.reference_key, outputs)
+        array_rows = _array_rows(record.reference_key, arrays or {})
         with open_for_writing(self.path, "reference") as db:
             db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.reference_key,))
             db.execute(TABLES["reference_runs"].insert_sql(), row)
             db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
 
     def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
         """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction.
