@@ -52,11 +52,11 @@ class RequestChain:
 
     @property
     def drift_names(self) -> list[str]:
-        return list(dict.fromkeys(name for step in self.steps for name in step.drift))
+        return sorted({name for step in self.steps for name in step.drift})
 
     @property
     def noise_names(self) -> list[str]:
-        return list(dict.fromkeys(name for step in self.steps for name in step.noise_floor))
+        return sorted({name for step in self.steps for name in step.noise_floor})
 
     @property
     def metric_names(self) -> list[str]:

@@ -15,8 +15,8 @@ import pickle
 import sqlite3
 import time
 import zipfile
-from contextlib import AbstractContextManager
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -333,7 +333,8 @@ class SQLiteStore(StoreReader):
             known = {str(row[0]) for row in db.execute("SELECT request_id FROM audit_requests")}
             unknown = sorted(set(arrays) - known)
             if unknown:
-                raise StoreError(f"store {self.path}: no deletion request with id(s) {', '.join(unknown)}; it holds {len(known)} request(s)")
+                held = f"it holds {len(known)} request(s)"
+                raise StoreError(f"store {self.path}: no deletion request with id(s) {', '.join(unknown)}; {held}")
             db.executemany("DELETE FROM arrays WHERE owner = ?", [(request_id,) for request_id in arrays])
             db.executemany(TABLES["arrays"].insert_sql(), rows)
 
