@@ -16,7 +16,9 @@ everything that differs between kinds:
 * the task object a method receives (:meth:`task`);
 * per-example outputs (:meth:`outputs`, :meth:`stored_outputs`) and the
   context its metrics read (:meth:`metric_context`);
-* the validation-only score ``tune`` ranks settings by (:meth:`selection_gap`).
+* the validation-only score ``tune`` ranks settings by (:meth:`selection_gap`),
+  and what ``tune --oracle-free`` measures without any retrained model
+  (:meth:`oracle_free_criteria`).
 
 Methods and metrics declare the kinds they serve in ``task_kinds``; the
 method and metric registries are shared by every kind.
@@ -34,10 +36,12 @@ import torch
 from torch import nn
 
 from unlearnkit.data.splits import Split
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.kinds.schema import Component, ExperimentFields
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria
 from unlearnkit.metrics.population_metrics import PopulationMetric, population_label
 from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
 from unlearnkit.params import Configurable
@@ -294,3 +298,18 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
     @abstractmethod
     def selection_gap(self, prepared: Prepared[DataT], outputs: OutputsT, reference: OutputsT, seed: int) -> float:
         """Distance to the reference in points, from forget, retain and validation data only (never test)."""
+
+    def oracle_free_criteria(
+        self, resolved: ResolvedExperiment, prepared: Prepared[DataT], outputs: OutputsT, original: OutputsT
+    ) -> OracleFreeCriteria:
+        """What ``tune --oracle-free`` scores a model by, from its and the original's outputs: no reference, no test data.
+
+        The forget set's per-example losses against those of never-trained
+        samples of the same distribution (the kind's calibration set), the
+        share predicted as labels the reference never trains on, and
+        validation (and retain) utility against the original's; see
+        :mod:`unlearnkit.metrics.oracle_free` for the score built from them.
+        """
+        raise UnlearnkitError(
+            f"{self.name} experiments define no oracle-free criterion; tune them against a retrained model (without --oracle-free)"
+        )

@@ -21,11 +21,13 @@ from torch import nn
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.registry import DATASETS, SELECTORS
 from unlearnkit.data.splitting import SplitSpec
+from unlearnkit.errors import SplitError
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import SPLIT_NAMES, EvalContext, ModelOutputs
+from unlearnkit.metrics.base import DISTRIBUTION_SPLITS, SPLIT_NAMES, EvalContext, ModelOutputs
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria, forgotten_label_rate, loss_distance
 from unlearnkit.metrics.registry import METRICS
 from unlearnkit.models.registry import MODELS
 from unlearnkit.params import Configurable
@@ -95,7 +97,8 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
             "seeds": [0],
             "dataset": {"name": "synthetic", "n_classes": 4, "groups_per_class": 4, "samples_per_group": 10, "size": 8, "noise": 1.0},
             "split": {"test_per_group": 3, "validation_fraction": 0.1},
-            "forget": {"name": "groups", "groups": [1]},
+            # Group 2 keeps 2 never-trained validation-pool samples (what oracle-free selection compares with).
+            "forget": {"name": "groups", "groups": [2]},
             "model": {"name": "cnn", "channels": 4, "hidden": 16},
             "train": {"epochs": 15, "batch_size": 16, "lr": 0.05},
             "methods": [{"name": "retrain"}, {"name": "original"}],
@@ -106,7 +109,7 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         return config.forget.name in SELECTORS and bool(SELECTORS[config.forget.name].defines_distribution)
 
     def stored_splits(self, config: ExperimentFields) -> tuple[str, ...]:
-        return tuple(s for s in SPLIT_NAMES if s != "heldout_forget" or self._defines_distribution(config))
+        return tuple(s for s in SPLIT_NAMES if s not in DISTRIBUTION_SPLITS or self._defines_distribution(config))
 
     def extra_problems(self, config: ExperimentFields, where: str) -> list[str]:
         problems = []
@@ -179,3 +182,41 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         self, prepared: Prepared[ClassificationData], outputs: ModelOutputs, reference: ModelOutputs, seed: int
     ) -> float:
         return selection_gap(outputs, reference, seed)
+
+    def oracle_free_criteria(
+        self, resolved: ResolvedExperiment, prepared: Prepared[ClassificationData], outputs: ModelOutputs,
+        original: ModelOutputs,
+    ) -> OracleFreeCriteria:
+        """Forget vs calibration losses, forgotten-label predictions, validation and retain accuracy against the original's.
+
+        Calibration: validation samples when the forget set is random samples
+        of the training distribution; the never-trained samples of the forget
+        distribution carved from the validation pool
+        (``split.heldout_forget_validation``) when the selector names a
+        distribution. Test and ``heldout_forget`` are never read.
+        """
+        split = prepared.split
+        calibration = "validation" if split.forget_distribution is None else "heldout_forget_validation"
+        if not outputs.has(calibration) or not outputs.has("forget"):
+            raise SplitError(
+                f"experiment {resolved.name!r}: oracle-free selection compares the forget set with never-trained samples of "
+                f"its distribution ({calibration}), and this split has none; raise split.validation_fraction"
+            )
+        forget_losses = fn.per_example_loss(outputs.logits["forget"], outputs.labels["forget"])
+        calibration_losses = fn.per_example_loss(outputs.logits[calibration], outputs.labels[calibration])
+        ks, auc = loss_distance(forget_losses, calibration_losses, calibration)
+        scored = ("forget", calibration)
+        predictions = np.concatenate([outputs.logits[name].argmax(1).numpy() for name in scored])
+        labels = np.concatenate([outputs.labels[name].numpy() for name in scored])
+        reference_labels = prepared.data.y[torch.as_tensor(self.reference_rows(prepared, resolved.config.goal))].numpy()
+        return OracleFreeCriteria(
+            loss_ks=ks,
+            mia_auc=auc,
+            forgotten_label_rate=forgotten_label_rate(predictions, labels, reference_labels),
+            validation_utility=fn.accuracy(outputs.logits["validation"], outputs.labels["validation"]),
+            original_validation_utility=fn.accuracy(original.logits["validation"], original.labels["validation"]),
+            retain_utility=fn.accuracy(outputs.logits["retain"], outputs.labels["retain"]),
+            original_retain_utility=fn.accuracy(original.logits["retain"], original.labels["retain"]),
+            n_forget=len(forget_losses),
+            n_calibration=len(calibration_losses),
+        )

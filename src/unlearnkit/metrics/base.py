@@ -23,7 +23,9 @@ from unlearnkit.errors import MissingReferenceError
 from unlearnkit.params import Configurable
 from unlearnkit.training.loop import predict_logits
 
-SPLIT_NAMES = ("retain", "forget", "validation", "test", "heldout_forget")
+SPLIT_NAMES = ("retain", "forget", "validation", "test", "heldout_forget", "heldout_forget_validation")
+# Splits that only a selector defining a forget distribution (a class, an identity) provides.
+DISTRIBUTION_SPLITS = ("heldout_forget", "heldout_forget_validation")
 Goal = Literal["untraining", "unlearning"]
 
 
