@@ -49,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], de
         "--utility-tolerance",
         type=float,
         help=f"with --oracle-free: share of the original's validation accuracy (AUC for recommenders) a setting may lose "
-        f"and stay selectable (default {DEFAULT_TOLERANCE})",
+        f"and stay selectable, beyond two standard errors of the measured drop (default {DEFAULT_TOLERANCE})",
     )
     parser.add_argument("--output", help="write the selected recipes (TOML) to this file")
     parser.set_defaults(handler=run)

@@ -36,7 +36,7 @@ from unlearnkit.experiment.runner import Plan, Runner
 from unlearnkit.kinds.base import ExperimentKind, Prepared, ResolvedExperiment
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
-from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, OracleFreeScore, oracle_free_score
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, SCORE_VERSION, OracleFreeScore, oracle_free_score
 from unlearnkit.progress import Progress
 
 
@@ -179,7 +179,7 @@ class TuningSetting:
             criterion: Criterion = OracleFree(kind, resolved, prepared, original.outputs, trained.seconds, tolerance)
             calibration = split.heldout_forget_validation
             rows = [split.forget.tolist(), split.validation.tolist(), None if calibration is None else calibration.tolist()]
-            identity: list[Any] = [original_key, stable_hash(rows), tuning_seed, "oracle-free", tolerance]
+            identity: list[Any] = [original_key, stable_hash(rows), tuning_seed, "oracle-free", SCORE_VERSION, tolerance]
             baseline = trained.seconds
         else:
             original, reference = runner.originals(plan, tuning_seed)

@@ -27,7 +27,7 @@ from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.metrics import functional as fn
 from unlearnkit.metrics.base import DISTRIBUTION_SPLITS, SPLIT_NAMES, EvalContext, ModelOutputs
-from unlearnkit.metrics.oracle_free import OracleFreeCriteria, forgotten_label_rate, loss_distance
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria, forgotten_label_rate, loss_distance, paired_standard_error
 from unlearnkit.metrics.registry import METRICS
 from unlearnkit.models.registry import MODELS
 from unlearnkit.params import Configurable
@@ -209,6 +209,7 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         predictions = np.concatenate([outputs.logits[name].argmax(1).numpy() for name in scored])
         labels = np.concatenate([outputs.labels[name].numpy() for name in scored])
         reference_labels = prepared.data.y[torch.as_tensor(self.reference_rows(prepared, resolved.config.goal))].numpy()
+        correct, was_correct = (out.logits["validation"].argmax(1) == out.labels["validation"] for out in (outputs, original))
         return OracleFreeCriteria(
             loss_ks=ks,
             mia_auc=auc,
@@ -219,4 +220,5 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
             original_retain_utility=fn.accuracy(original.logits["retain"], original.labels["retain"]),
             n_forget=len(forget_losses),
             n_calibration=len(calibration_losses),
+            validation_noise=paired_standard_error((correct.float() - was_correct.float()).numpy()),
         )

@@ -179,7 +179,8 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
         deleted, those users' validation rows (to the reference they are cold
         users, like the forget rows); utility is then the validation AUC on
         everyone else. No test row is read; no label disappears, so the
-        forgotten-label term is 0.
+        forgotten-label term is 0; the AUC's standard error is not estimated
+        (``validation_noise`` 0).
         """
         data, split = prepared.data, prepared.split
         validation_labels = data.label[split.validation]

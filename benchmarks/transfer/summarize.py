@@ -1,0 +1,98 @@
+"""Tables of a transfer benchmark's store: defaults vs oracle-tuned vs oracle-free recipes, tuned case vs unseen cases.
+
+Usage: python benchmarks/transfer/summarize.py STORE BENCH
+
+Per method and recipe: gap closed (1 - avg_gap / the original's avg_gap of the
+same experiment and seed: the share of the distance to retraining removed)
+on the tuned case (mean ± std over its seeds) and on the unseen cases (mean ±
+std, the worst case and which it was, how many cases closed less than half
+the gap), and the time as a fraction of retraining's. The noise floor is the
+retrain-vs-retrain avg_gap between the two seeds of each unseen forget set,
+as a share of the original's gap: no recipe can be told from retraining
+below it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from unlearnkit.metrics.functional import avg_gap
+from unlearnkit.store import StoreReader
+from unlearnkit.store.records import RunRecord
+
+SELECTIONS = ("default", "oracle", "oraclefree")
+
+
+def _split_label(label: str) -> tuple[str, list[str]]:
+    method, _, which = label.rpartition("_")
+    return method, which.split("+")
+
+
+def summarize(store: str, bench: str) -> str:
+    runs = [
+        r for r in StoreReader(store).current_runs() if r.experiment.startswith(f"{bench}_") and not r.experiment.endswith("_tuning")
+    ]
+    by_case: dict[tuple[str, int], dict[str, RunRecord]] = defaultdict(dict)
+    for run in runs:
+        by_case[(run.experiment, run.seed)][run.label] = run
+    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float]]]] = defaultdict(lambda: {"tuned": [], "unseen": []})
+    params: dict[tuple[str, str], dict[str, object]] = {}
+    floors = []
+    for (experiment, seed), labelled in sorted(by_case.items()):
+        original, retrain = labelled.get("original"), labelled.get("retrain")
+        if original is None or retrain is None:
+            continue
+        case = "tuned" if experiment.endswith("_tuned") else "unseen"
+        for label, run in labelled.items():
+            if run.role != "method":
+                continue
+            method, selections = _split_label(label)
+            closed = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
+            for which in selections:
+                where = f"{experiment.removeprefix(bench + '_')}/s{seed}"
+                rows[(method, which)][case].append((where, closed, run.seconds / retrain.seconds))
+                params[(method, which)] = run.config["method"][2]
+    by_experiment: dict[str, list[tuple[RunRecord, RunRecord]]] = defaultdict(list)
+    for (experiment, _), labelled in by_case.items():
+        if "retrain" in labelled and "original" in labelled and not experiment.endswith("_tuned"):
+            by_experiment[experiment].append((labelled["retrain"], labelled["original"]))
+    for pairs in by_experiment.values():
+        for (a, oa), (b, ob) in itertools.combinations(pairs, 2):
+            floors.append(avg_gap(a.metrics, b.metrics) / np.mean([oa.metrics["avg_gap"], ob.metrics["avg_gap"]]))
+    lines = [
+        "| method | recipe | tuned case (n) | unseen: mean ± std (n) | unseen: worst (case) | unseen < 0.5 | time / retrain | parameters |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method in dict.fromkeys(m for m, _ in rows):
+        for which in SELECTIONS:
+            entry = rows.get((method, which))
+            if entry is None:
+                continue
+            tuned = np.array([c for _, c, _ in entry["tuned"]])
+            unseen = entry["unseen"]
+            closed = np.array([c for _, c, _ in unseen])
+            worst = min(unseen, key=lambda t: t[1]) if unseen else ("-", np.nan, np.nan)
+            times = np.array([t for _, _, t in entry["tuned"] + unseen])
+            shown = {k: v for k, v in params[(method, which)].items() if k not in ("batch_size", "momentum", "weight_decay")}
+            lines.append(
+                f"| {method} | {which} | {_mean_std(tuned)} ({tuned.size}) | {_mean_std(closed)} ({closed.size}) | "
+                f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {np.mean(times):.3f} | {shown} |"
+            )
+    if floors:
+        lines += ["", f"Noise floor (retrain vs retrain, unseen forget sets): {np.mean(floors):.3f} ± {np.std(floors):.3f} of the "
+                  f"original's gap (max {np.max(floors):.3f}, {len(floors)} pairs); gap closed above 1 - that cannot be resolved."]
+    return "\n".join(lines)
+
+
+def _mean_std(values: np.ndarray) -> str:
+    return "-" if values.size == 0 else f"{values.mean():.3f} ± {values.std():.3f}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    print(summarize(sys.argv[1], sys.argv[2]))
