@@ -324,3 +324,16 @@ def test_warning_is_next_to_the_ranking_in_markdown_and_html(tmp_path) -> None:
     page = render_html(SQLiteStore(str(tmp_path / "unused.sqlite")), Report([table], [], [], {}))
     item = re.search(r"<li><b>forget_acc</b>.*?</li>", page).group(0)
     assert "⚠ forget_acc is meant for untraining" in item
+
+
+def test_every_kinds_table_gets_the_utility_vs_forgetting_plot() -> None:
+    from unlearnkit.report.html import scatter_axes
+    from unlearnkit.store import StoreReader
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "store_v0.sqlite"
+    axes = {t.experiment: scatter_axes(t) for t in load_report(StoreReader(str(fixture))).tables}
+    assert axes == {
+        "v0_untraining": ("test_acc", "forget_acc"),
+        "v0_unlearning": ("retain_acc", "heldout_forget_acc"),
+        "v0_recommendation": ("test_auc", "auc_recovery"),
+    }

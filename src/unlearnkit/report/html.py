@@ -129,11 +129,24 @@ def _img(figure_uri: str, alt: str) -> str:
 Section = Callable[[ExperimentTable, list[RunRecord], Report, StoreReader], str]
 
 
+def scatter_axes(table: ExperimentTable) -> tuple[str, str] | None:
+    """The utility and forgetting metrics to plot against each other, chosen from what each metric declares.
+
+    Utility: the last "higher is better" utility metric (tables list retain before
+    test). Forgetting: the first "≈ reference" metric of the goal's notion. Any
+    kind's table qualifies, whatever its metrics are called.
+    """
+    declared = [(m, table.metric_info.get(m, {})) for m in table.metrics]
+    utility = [m for m, info in declared if info.get("notion") == "utility" and info.get("direction") == "higher"]
+    forgetting = [m for m, info in declared if info.get("notion") == table.goal and info.get("direction") == "reference"]
+    return (utility[-1], forgetting[0]) if utility and forgetting else None
+
+
 def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
-    forgetting = "heldout_forget_acc" if table.goal == "unlearning" else "forget_acc"
-    if "test_acc" in table.metrics and forgetting in table.metrics:
-        images.append(_img(png_data_uri(utility_vs_forgetting(table, "test_acc", forgetting)), "utility vs forgetting"))
+    axes = scatter_axes(table)
+    if axes is not None:
+        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes)), "utility vs forgetting"))
     if "wall_time" in table.metrics:
         images.append(_img(png_data_uri(time_vs_retrain(table)), "wall time"))
     return f'<div class="plots">{"".join(images)}</div>' if images else ""
