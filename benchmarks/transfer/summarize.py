@@ -6,7 +6,10 @@ Per method and recipe: gap closed (1 - avg_gap / the original's avg_gap of the
 same experiment and seed: the share of the distance to retraining removed)
 on the tuned case (mean ± std over its seeds) and on the unseen cases (mean ±
 std, the worst case and which it was, how many cases closed less than half
-the gap), and the time as a fraction of retraining's. The noise floor is the
+the gap), |mia_loss - retrain's| on the unseen cases (the MUFAC loss attack,
+forget vs *evaluation* held-out samples, which no selection read: how well
+the forget set hides among unseen data, a property avg_gap does not
+measure), and the time as a fraction of retraining's. The noise floor is the
 retrain-vs-retrain avg_gap between the two seeds of each unseen forget set,
 as a share of the original's gap: no recipe can be told from retraining
 below it.
@@ -39,7 +42,10 @@ def summarize(store: str, bench: str) -> str:
     by_case: dict[tuple[str, int], dict[str, RunRecord]] = defaultdict(dict)
     for run in runs:
         by_case[(run.experiment, run.seed)][run.label] = run
-    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float]]]] = defaultdict(lambda: {"tuned": [], "unseen": []})
+    # (method, selection) -> case kind -> (case, gap closed, time fraction, |mia_loss - retrain's|) per run
+    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float, float]]]] = defaultdict(
+        lambda: {"tuned": [], "unseen": []}
+    )
     params: dict[tuple[str, str], dict[str, object]] = {}
     floors = []
     for (experiment, seed), labelled in sorted(by_case.items()):
@@ -54,7 +60,8 @@ def summarize(store: str, bench: str) -> str:
             closed = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
             for which in selections:
                 where = f"{experiment.removeprefix(bench + '_')}/s{seed}"
-                rows[(method, which)][case].append((where, closed, run.seconds / retrain.seconds))
+                mia_gap = abs(run.metrics["mia_loss"] - retrain.metrics["mia_loss"])
+                rows[(method, which)][case].append((where, closed, run.seconds / retrain.seconds, mia_gap))
                 params[(method, which)] = run.config["method"][2]
     by_experiment: dict[str, list[tuple[RunRecord, RunRecord]]] = defaultdict(list)
     for (experiment, _), labelled in by_case.items():
@@ -64,23 +71,25 @@ def summarize(store: str, bench: str) -> str:
         for (a, oa), (b, ob) in itertools.combinations(pairs, 2):
             floors.append(avg_gap(a.metrics, b.metrics) / np.mean([oa.metrics["avg_gap"], ob.metrics["avg_gap"]]))
     lines = [
-        "| method | recipe | tuned case (n) | unseen: mean ± std (n) | unseen: worst (case) | unseen < 0.5 | time / retrain | parameters |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | recipe | tuned case (n) | unseen: mean ± std (n) | unseen: worst (case) | unseen < 0.5 "
+        "| unseen: mia_loss Δ | time / retrain | parameters |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method in dict.fromkeys(m for m, _ in rows):
         for which in SELECTIONS:
             entry = rows.get((method, which))
             if entry is None:
                 continue
-            tuned = np.array([c for _, c, _ in entry["tuned"]])
+            tuned = np.array([c for _, c, _, _ in entry["tuned"]])
             unseen = entry["unseen"]
-            closed = np.array([c for _, c, _ in unseen])
-            worst = min(unseen, key=lambda t: t[1]) if unseen else ("-", np.nan, np.nan)
-            times = np.array([t for _, _, t in entry["tuned"] + unseen])
+            closed = np.array([c for _, c, _, _ in unseen])
+            mia_gaps = np.array([m for _, _, _, m in unseen])
+            worst = min(unseen, key=lambda t: t[1]) if unseen else ("-", np.nan, np.nan, np.nan)
+            times = np.array([t for _, _, t, _ in entry["tuned"] + unseen])
             shown = {k: v for k, v in params[(method, which)].items() if k not in ("batch_size", "momentum", "weight_decay")}
             lines.append(
                 f"| {method} | {which} | {_mean_std(tuned)} ({tuned.size}) | {_mean_std(closed)} ({closed.size}) | "
-                f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {np.mean(times):.3f} | {shown} |"
+                f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {_mean_std(mia_gaps)} | {np.mean(times):.3f} | {shown} |"
             )
     if floors:
         lines += ["", f"Noise floor (retrain vs retrain, unseen forget sets): {np.mean(floors):.3f} ± {np.std(floors):.3f} of the "
