@@ -62,9 +62,10 @@ def select_recipe_oracle_free(
     ``seed`` draws the grid sample and seeds every trial's unlearning run
     (``derive_seed(seed, "unlearn")``, as ``tune`` does), so the selection is
     deterministic. ``training_seconds`` is the original's training time (the
-    score's time unit; None leaves time out). A candidate that loses more
-    than ``tolerance`` of the original's validation utility, or fails on this
-    model (diverges, unsuitable setting), is tried and reported but not
+    score's time unit; None leaves time out). A candidate that is not
+    feasible (validation shows it lost more than ``tolerance`` of the
+    original's validation utility, beyond two standard errors), or fails on
+    this model (diverges, unsuitable setting), is tried and reported but not
     selected; when none is selectable ``params`` is None and ``score`` is inf.
     ``original`` is never modified.
     """

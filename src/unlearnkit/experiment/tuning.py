@@ -87,8 +87,9 @@ class OracleFree:
     """The oracle-free score (:mod:`unlearnkit.metrics.oracle_free`): needs the original's outputs, never a reference.
 
     ``training_seconds`` is the original's training time (the time term's
-    unit; None drops the term). A setting that loses more than ``tolerance``
-    of the original's validation utility scores ``inf`` with the reason.
+    unit; None drops the term). A setting that validation shows to have lost
+    more than ``tolerance`` of the original's validation utility (beyond two
+    standard errors) scores ``inf`` with the reason.
     """
 
     kind: ExperimentKind[Any, Any]
@@ -227,8 +228,8 @@ def tune_experiment(
 
     A setting's score and time are the means over the tuning seeds (one
     seed's score is about as noisy as the differences between good
-    settings); it is unusable if it failed (or, oracle-free, lost more than
-    ``tolerance`` of the original's validation utility) on any seed. With
+    settings); it is unusable if it failed (or, oracle-free, was not
+    feasible: see :mod:`unlearnkit.metrics.oracle_free`) on any seed. With
     ``max_time_fraction``, a setting is selectable only if its mean time is at
     most that fraction of retraining's mean time (oracle-free: of the
     original's training time, which estimates it without retraining). Trials
