@@ -27,7 +27,6 @@ from unlearnkit.data.similar import SIMILAR_CONSTRUCTORS, attach_similar
 from unlearnkit.data.text import (
     TEXT_DATASETS,
     ByteTokenizer,
-    HashedWordTokenizer,
     as_corpus,
     insert_canaries,
     make_canaries,
@@ -93,6 +92,7 @@ def minilm() -> None:
 
 
 def classify() -> None:
+    from unlearnkit.data.dataset import DatasetMeta
     from unlearnkit.models.text import TEXT_CLASSIFIERS
 
     for name, max_len in (("rotten_tomatoes", 64), ("bbc_news", 512)):
@@ -100,12 +100,14 @@ def classify() -> None:
         assert data.y is not None
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
         test, train = order[: len(data) // 5], order[len(data) // 5 :]
-        tok = HashedWordTokenizer(buckets=2**16, ngrams=2, max_len=max_len)
+        builder = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=32, buckets=2**16, ngrams=2, max_len=max_len)
+        tok = builder.tokenizer()
         start = time.perf_counter()
         ids = tok.encode_batch(data.texts)
         tokenise = time.perf_counter() - start
         g = torch.Generator().manual_seed(0)
-        model = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=32).build(tok.vocab_size, data.n_classes, g)
+        meta = DatasetMeta(data.name, 1, 1, max_len, data.n_classes, len(data), data.group_name, (max_len,))
+        model = builder.build(meta, g)
         log = train_model(
             model, ids[train], data.y[train], TrainSpec(epochs=5, batch_size=64, lr=1e-2, weight_decay=0.0, optimizer="adam"), g
         )

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
 from unlearnkit.experiment.config import load_config
@@ -32,6 +31,7 @@ from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_tables
 from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.version import __version__
 
 # --------------------------------------------------------------------------- a tiny store, run through the CLI
 
@@ -112,7 +112,7 @@ def test_references_are_added_to_an_older_store_without_training(goal_store, tmp
         db.execute("DELETE FROM reference_runs")
     assert store.references() == {}
     assert main(["run", config, "--store", str(copy), "--quiet"]) == 0
-    assert "0 run(s) executed, 12 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 12 already" in capsys.readouterr().err
     assert len(store.references()) == 4
     assert store.model_count() == models
 

@@ -272,8 +272,8 @@ def test_tune_oracle_free_writes_recipes_and_trains_only_the_original(tmp_path: 
     store = str(tmp_path / "s.sqlite")
     args = ["tune", str(config), "--store", store, "--budget", "2", "--oracle-free", "--utility-tolerance", "0.5"]
     assert main([*args, "--output", str(recipes)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "oracle-free score (no retrained model)" in out
+    err = " ".join(capsys.readouterr().err.split())
+    assert "oracle-free score (no retrained model)" in err
     text = recipes.read_text()
     assert "(oracle-free score: no retrained model)" in text and "# oracle-free score " in text
     assert SQLiteStore(store).model_count() == 1  # the tuning seed's original, nothing else
@@ -281,7 +281,7 @@ def test_tune_oracle_free_writes_recipes_and_trains_only_the_original(tmp_path: 
     assert [m.name for m in experiment.methods] == ["retrain", "finetune"]
     # a second run reads every trial from the store
     assert main(args) == 0
-    assert capsys.readouterr().out.count("(stored)") == 2
+    assert capsys.readouterr().err.count("(stored)") == 2
 
 
 @pytest.mark.parametrize(
@@ -307,3 +307,19 @@ def test_recipes_name_the_criterion() -> None:
     text = recipes_toml("tiny", [tuning])
     assert "(oracle-free score: no retrained model)" in text
     assert "lr = 0.5\n# oracle-free score 0.123, 2.0 s on the tuning seed(s)" in text
+
+
+def test_tune_oracle_free_refuses_a_split_without_calibration_samples_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Forgetting person 6: none of its photos fell in the validation pool, so nothing unseen of it can be compared with.
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.replace('forget = { name = "random", fraction = 0.2 }', 'forget = { name = "groups", groups = [6] }'))
+    (experiment,) = load_config(str(config))
+    kind, resolved = resolve(experiment)
+    split = kind.prepare(resolved, resolved.dataset.load()).split
+    assert split.heldout_forget_validation is not None and split.heldout_forget_validation.size == 0
+    store = tmp_path / "s.sqlite"
+    assert main(["tune", str(config), "--store", str(store), "--oracle-free"]) == 2
+    assert "heldout_forget_validation: 0 in this split, 2 or more needed" in " ".join(capsys.readouterr().err.split())
+    assert not store.exists() or SQLiteStore(str(store)).model_count() == 0

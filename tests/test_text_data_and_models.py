@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from unlearnkit.data.dataset import DatasetMeta
 from unlearnkit.data.similar.paraphrase_rules import CANARY_RULE
 from unlearnkit.data.text import (
     TEXT_DATASETS,
@@ -83,9 +84,10 @@ def test_text_registries_validate_their_parameters(registry: Registry[Any]) -> N
 
 
 def test_bag_of_embeddings_ignores_padding_and_is_seeded() -> None:
-    builder = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=8, hidden=4)
-    model = builder.build(50, 3, torch.Generator().manual_seed(0))
-    again = builder.build(50, 3, torch.Generator().manual_seed(0))
+    builder = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=8, hidden=4, buckets=50)
+    meta = DatasetMeta("toy", 1, 1, 4, 3, 10, "class", (4,))
+    model = builder.build(meta, torch.Generator().manual_seed(0))
+    again = builder.build(meta, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
     short = torch.tensor([[3, 4, 0, 0]])
     longer = torch.tensor([[3, 4, 0, 0, 0, 0, 0]])
@@ -111,10 +113,11 @@ def _toy_sentiment(n: int, flip: float, seed: int) -> tuple[list[str], torch.Ten
 
 
 def test_bag_of_embeddings_learns_a_cue_word_up_to_the_label_noise() -> None:
-    tok = HashedWordTokenizer(buckets=4096, ngrams=1, max_len=16)
+    builder = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=16, buckets=4096, ngrams=1, max_len=16)
+    tok = builder.tokenizer()
     train_texts, train_y = _toy_sentiment(400, flip=0.1, seed=0)
     test_texts, test_y = _toy_sentiment(400, flip=0.1, seed=1)
-    model = TEXT_CLASSIFIERS["bag_of_embeddings"](dim=16).build(tok.vocab_size, 2, torch.Generator().manual_seed(0))
+    model = builder.build(DatasetMeta("toy", 1, 1, 16, 2, 400, "class", (16,)), torch.Generator().manual_seed(0))
     train_model(
         model,
         tok.encode_batch(train_texts),

@@ -25,7 +25,7 @@ from torch import nn
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.data.recsys.splitting import InteractionSplitSpec
-from unlearnkit.data.registry import INTERACTION_DATASETS, INTERACTION_SELECTORS
+from unlearnkit.data.registry import INTERACTION_DATASETS, INTERACTION_SELECTORS, INTERACTION_SPLITS
 from unlearnkit.errors import InvalidParameterError, SplitError
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
@@ -68,6 +68,10 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
     @property
     def models(self) -> Registry[Any]:
         return RECOMMENDERS
+
+    @property
+    def splits(self) -> Registry[Any]:
+        return INTERACTION_SPLITS
 
     @property
     def split_spec(self) -> type[Configurable]:
@@ -166,6 +170,25 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
         forget_gap = abs(mean_probability(outputs.scores["forget"]) - mean_probability(reference.scores["forget"]))
         return 100.0 * (auc_gap + forget_gap) / 2
 
+    def _calibration(self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData]) -> tuple[np.ndarray, np.ndarray, str]:
+        """Masks over the validation rows: calibration, utility; and what the calibration rows are."""
+        data, split = prepared.data, prepared.split
+        if resolved.selector.deletes_users:
+            calibration = np.isin(data.user[split.validation], np.unique(data.user[split.forget]))
+            return calibration, ~calibration, "the deleted users' validation rows"
+        everything = np.ones(split.validation.size, dtype=bool)
+        return everything, everything, "validation rows"
+
+    def check_oracle_free(self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData]) -> None:
+        """Refuse a split with fewer than 2 calibration rows, or no validation row to measure utility on."""
+        calibration, utility, where = self._calibration(resolved, prepared)
+        if calibration.sum() < 2 or not utility.any():
+            raise SplitError(
+                f"experiment {resolved.name!r}: oracle-free selection compares the forget rows with {where} and reads the "
+                f"validation AUC on the others; this split has {int(calibration.sum())} and {int(utility.sum())}; "
+                "raise split.validation_fraction"
+            )
+
     def oracle_free_criteria(
         self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData], outputs: RecOutputs, original: RecOutputs
     ) -> OracleFreeCriteria:
@@ -184,13 +207,7 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
         """
         data, split = prepared.data, prepared.split
         validation_labels = data.label[split.validation]
-        if resolved.selector.deletes_users:
-            calibration = np.isin(data.user[split.validation], np.unique(data.user[split.forget]))
-            utility = ~calibration
-            where = "the deleted users' validation rows"
-        else:
-            calibration = utility = np.ones(split.validation.size, dtype=bool)
-            where = "validation rows"
+        calibration, utility, where = self._calibration(resolved, prepared)
         flipped = np.zeros(split.forget.size, dtype=bool) if data.flipped is None else data.flipped[split.forget]
         correct = np.where(flipped, 1 - data.label[split.forget], data.label[split.forget])
         forget_losses = fn.bce_per_row(outputs.scores["forget"], correct)

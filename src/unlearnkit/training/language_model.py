@@ -83,6 +83,22 @@ def epoch_chunks(documents: Sequence[torch.Tensor], context: int, generator: tor
     return padded.unfold(0, width, context)
 
 
+def chunk_loss(model: CausalLM, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats) of a batch of chunks (B, context + 1); IGNORE targets are skipped."""
+    inputs = batch[:, :-1].clamp_min(0)  # padding positions are never targets; any id will do as input
+    logits = model(inputs)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=IGNORE)
+
+
+def adamw(model: CausalLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW (betas 0.9, 0.95) with weight decay on matrices only, as in nanoGPT."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95)
+    )
+
+
 def train_language_model(
     model: CausalLM,
     documents: Sequence[torch.Tensor],
@@ -96,13 +112,7 @@ def train_language_model(
     spec.validate_params()
     if not documents:
         raise ValueError("cannot train on an empty corpus")
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=spec.lr,
-        betas=(0.9, 0.95),
-    )
+    optimizer = adamw(model, spec.lr, spec.weight_decay)
     total_tokens = sum(len(d) for d in documents)
     steps_per_epoch = math.ceil(math.ceil((total_tokens - 1) / model.context) / spec.batch_size)
     total = spec.epochs * steps_per_epoch
@@ -116,9 +126,7 @@ def train_language_model(
             losses = []
             for begin in range(0, len(chunks), spec.batch_size):
                 batch = chunks[begin : begin + spec.batch_size]
-                inputs = batch[:, :-1].clamp_min(0)  # padding positions are never targets; any id will do as input
-                logits = model(inputs)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), ignore_index=IGNORE)
+                loss = chunk_loss(model, batch)
                 for group in optimizer.param_groups:
                     group["lr"] = spec.lr_at(step, total)
                 optimizer.zero_grad(set_to_none=True)

