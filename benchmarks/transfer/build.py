@@ -148,7 +148,7 @@ def evaluation_config(bench: str) -> str:
     cases += [(f"{bench}_{tag}", UNSEEN_SEEDS, forget, split_seed) for tag, forget, split_seed in UNSEEN[bench]]
     lines = [
         f"# Transfer benchmark {bench} (written by benchmarks/transfer/build.py; see its docstring and",
-        "# benchmarks/results/oracle_free.md): recipes tuned on the tuning case (tuning seed 1000) and run on",
+        f"# benchmarks/results/transfer_{bench}.md): recipes tuned on the tuning case (tuning seed 1000) and run on",
         f"# the tuned case (seeds {TUNED_SEEDS}) and on {len(UNSEEN[bench])} unseen forget sets x seeds {UNSEEN_SEEDS}.",
     ]
     for name, seeds, forget, split_seed in cases:
