@@ -6,10 +6,11 @@ Per method and recipe: gap closed (1 - avg_gap / the original's avg_gap of the
 same experiment and seed: the share of the distance to retraining removed)
 on the tuned case (mean ± std over its seeds) and on the unseen cases (mean ±
 std, the worst case and which it was, how many cases closed less than half
-the gap), |mia_loss - retrain's| on the unseen cases (the MUFAC loss attack,
+the gap), the test accuracy on the unseen cases (mean and lowest), |mia_loss - retrain's| on the unseen cases (the MUFAC loss attack,
 forget vs *evaluation* held-out samples, which no selection read: how well
 the forget set hides among unseen data, a property avg_gap does not
-measure), and the time as a fraction of retraining's. The noise floor is the
+measure), the time as a fraction of retraining's, and the parameters that
+differ from the method's defaults. The noise floor is the
 retrain-vs-retrain avg_gap between the two seeds of each unseen forget set,
 as a share of the original's gap: no recipe can be told from retraining
 below it.
@@ -23,6 +24,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from unlearnkit.methods.registry import METHODS
 from unlearnkit.metrics.functional import avg_gap
 from unlearnkit.store import StoreReader
 from unlearnkit.store.records import RunRecord
@@ -42,8 +44,8 @@ def summarize(store: str, bench: str) -> str:
     by_case: dict[tuple[str, int], dict[str, RunRecord]] = defaultdict(dict)
     for run in runs:
         by_case[(run.experiment, run.seed)][run.label] = run
-    # (method, selection) -> case kind -> (case, gap closed, time fraction, |mia_loss - retrain's|) per run
-    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float, float]]]] = defaultdict(
+    # (method, selection) -> case kind -> (case, gap closed, time fraction, |mia_loss - retrain's|, test_acc) per run
+    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float, float, float]]]] = defaultdict(
         lambda: {"tuned": [], "unseen": []}
     )
     params: dict[tuple[str, str], dict[str, object]] = {}
@@ -61,8 +63,8 @@ def summarize(store: str, bench: str) -> str:
             for which in selections:
                 where = f"{experiment.removeprefix(bench + '_')}/s{seed}"
                 mia_gap = abs(run.metrics["mia_loss"] - retrain.metrics["mia_loss"])
-                rows[(method, which)][case].append((where, closed, run.seconds / retrain.seconds, mia_gap))
-                params[(method, which)] = run.config["method"][2]
+                rows[(method, which)][case].append((where, closed, run.seconds / retrain.seconds, mia_gap, run.metrics["test_acc"]))
+                params[(method, which)] = _non_default(run.config["method"][0], run.config["method"][2])
     by_experiment: dict[str, list[tuple[RunRecord, RunRecord]]] = defaultdict(list)
     for (experiment, _), labelled in by_case.items():
         if "retrain" in labelled and "original" in labelled and not experiment.endswith("_tuned"):
@@ -72,29 +74,37 @@ def summarize(store: str, bench: str) -> str:
             floors.append(avg_gap(a.metrics, b.metrics) / np.mean([oa.metrics["avg_gap"], ob.metrics["avg_gap"]]))
     lines = [
         "| method | recipe | tuned case (n) | unseen: mean ± std (n) | unseen: worst (case) | unseen < 0.5 "
-        "| unseen: mia_loss Δ | time / retrain | parameters |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| unseen: test_acc (min) | unseen: mia_loss Δ | time / retrain | parameters (non-default) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in dict.fromkeys(m for m, _ in rows):
         for which in SELECTIONS:
             entry = rows.get((method, which))
             if entry is None:
                 continue
-            tuned = np.array([c for _, c, _, _ in entry["tuned"]])
+            tuned = np.array([row[1] for row in entry["tuned"]])
             unseen = entry["unseen"]
-            closed = np.array([c for _, c, _, _ in unseen])
-            mia_gaps = np.array([m for _, _, _, m in unseen])
-            worst = min(unseen, key=lambda t: t[1]) if unseen else ("-", np.nan, np.nan, np.nan)
-            times = np.array([t for _, _, t, _ in entry["tuned"] + unseen])
-            shown = {k: v for k, v in params[(method, which)].items() if k not in ("batch_size", "momentum", "weight_decay")}
+            closed = np.array([row[1] for row in unseen])
+            mia_gaps = np.array([row[3] for row in unseen])
+            test = np.array([row[4] for row in unseen])
+            worst = min(unseen, key=lambda t: t[1]) if unseen else ("-", np.nan, np.nan, np.nan, np.nan)
+            accuracy = "-" if test.size == 0 else f"{test.mean():.3f} ({test.min():.3f})"
+            times = np.array([row[2] for row in entry["tuned"] + unseen])
             lines.append(
                 f"| {method} | {which} | {_mean_std(tuned)} ({tuned.size}) | {_mean_std(closed)} ({closed.size}) | "
-                f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {_mean_std(mia_gaps)} | {np.mean(times):.3f} | {shown} |"
+                f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {accuracy} | {_mean_std(mia_gaps)} | "
+                f"{np.mean(times):.3f} | {params[(method, which)] or 'defaults'} |"
             )
     if floors:
         lines += ["", f"Noise floor (retrain vs retrain, unseen forget sets): {np.mean(floors):.3f} ± {np.std(floors):.3f} of the "
                   f"original's gap (max {np.max(floors):.3f}, {len(floors)} pairs); gap closed above 1 - that cannot be resolved."]
     return "\n".join(lines)
+
+
+def _non_default(method_class: str, params: dict[str, object]) -> dict[str, object]:
+    (method,) = (cls for cls in METHODS.values() if cls.__name__ == method_class)
+    defaults = method().get_params()
+    return {k: v for k, v in params.items() if defaults.get(k) != v}
 
 
 def _mean_std(values: np.ndarray) -> str:
