@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +27,7 @@ from unlearnkit.kinds.base import ExperimentKind, Prepared, ResolvedExperiment
 from unlearnkit.kinds.classification import ClassificationKind
 from unlearnkit.kinds.registry import KINDS
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, OracleFreeCriteria, oracle_free_score, paired_standard_error
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, TIME_WEIGHT, OracleFreeCriteria, oracle_free_score, paired_standard_error
 from unlearnkit.params import Options
 from unlearnkit.progress import SilentProgress
 from unlearnkit.store import SQLiteStore
@@ -323,3 +326,32 @@ def test_tune_oracle_free_refuses_a_split_without_calibration_samples_before_tra
     assert main(["tune", str(config), "--store", str(store), "--oracle-free"]) == 2
     assert "heldout_forget_validation: 0 in this split, 2 or more needed" in " ".join(capsys.readouterr().err.split())
     assert not store.exists() or SQLiteStore(str(store)).model_count() == 0
+
+
+@pytest.mark.slow  # starts its own Ray instance (about a minute on the shared machine)
+def test_tune_oracle_free_on_ray_workers_scores_as_in_process_up_to_measured_time(tmp_path: Path) -> None:
+    """Oracle-free trials are units like the others: on Ray they get the original's state only and measure the same.
+
+    The score's time term (``TIME_WEIGHT`` x seconds over the original's
+    training seconds) is a measurement and differs between any two runs;
+    everything else must be equal to the last bit.
+    """
+    ray = pytest.importorskip("ray")
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    args = ["tune", str(config), "--budget", "3", "--quiet", "--oracle-free", "--utility-tolerance", "0.5"]
+    assert main([*args, "--store", str(tmp_path / "local.sqlite"), "--output", str(tmp_path / "local.toml")]) == 0
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        assert main([*args, "--store", str(tmp_path / "ray.sqlite"), "--output", str(tmp_path / "ray.toml"), "--workers", "2"]) == 0
+    finally:
+        ray.shutdown()
+    trials = []
+    for name in ("local.sqlite", "ray.sqlite"):
+        with closing(sqlite3.connect(tmp_path / name)) as db:
+            (meta,) = [json.loads(row[0]) for row in db.execute("SELECT meta FROM models")]  # the original only: no reference
+            rows = db.execute("SELECT key, label, params, gap, seconds FROM tuning_trials ORDER BY key").fetchall()
+        trials.append([(key, label, params, gap - TIME_WEIGHT * seconds / meta["seconds"]) for key, label, params, gap, seconds in rows])
+    assert [row[:3] for row in trials[0]] == [row[:3] for row in trials[1]] and len(trials[0]) == 3
+    assert all(np.isfinite(row[3]) for row in trials[0])
+    assert [row[3] for row in trials[0]] == pytest.approx([row[3] for row in trials[1]], abs=1e-12)
