@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import torch
 from torch import nn
@@ -79,6 +79,12 @@ class UnlearningMethod(Configurable, ABC):
     method runs anyway, e.g. retraining on the full training set) and a
     ``search_space`` of hyper-parameter values worth trying, then implement
     ``_unlearn`` on a private copy of the model.
+
+    Parameters that default to ``None`` and are listed by
+    :meth:`derived_params` are derived from the task when ``unlearn`` runs
+    (see :mod:`unlearnkit.methods.defaults`); ``_unlearn`` then runs on a copy
+    of the method with those values filled in, and the values used are
+    recorded in ``diagnostics["resolved_params"]``.
     """
 
     description: ClassVar[str]
@@ -88,6 +94,21 @@ class UnlearningMethod(Configurable, ABC):
     # "retrain": exact retraining (the untraining reference); "original": do nothing
     # (the baseline gaps are measured against); reports key their special rows on this.
     role: ClassVar[Literal["retrain", "original", "method"]] = "method"
+
+    def derived_params(self, task: UnlearnTask) -> dict[str, Any]:
+        """Task-derived values of the parameters whose default is "derive" (``None``); none by default."""
+        return {}
+
+    def resolve(self, task: UnlearnTask) -> Self:
+        """This method with every derivable parameter left at ``None`` replaced by its task-derived value."""
+        derived = self.derived_params(task)
+        if not derived:
+            return self
+        params = self.get_params()
+        filled = {name: derived[name] for name, value in params.items() if value is None and name in derived}
+        resolved = type(self)(**{**params, **filled})
+        resolved.validate_params()
+        return resolved
 
     @abstractmethod
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
@@ -103,7 +124,10 @@ class UnlearningMethod(Configurable, ABC):
         if task.split.forget.size == 0 and self.empty_forget == "return_copy":
             return UnlearnResult(private, 0.0, {"empty_forget": True})
         start = time.perf_counter()
-        new_model, diagnostics = self._unlearn(private, task)
+        method = self.resolve(task)
+        new_model, diagnostics = method._unlearn(private, task)
         seconds = time.perf_counter() - start
+        if method is not self:
+            diagnostics = {**diagnostics, "resolved_params": method.get_params()}
         new_model.eval()
         return UnlearnResult(new_model, seconds, diagnostics)

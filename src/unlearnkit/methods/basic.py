@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.defaults import StopWhenUnseen, TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.optim import (
     GradientMethod,
     OptimizerChoiceMethod,
@@ -16,7 +17,7 @@ from unlearnkit.methods.optim import (
     shuffled_epochs,
     steps_per_epoch,
 )
-from unlearnkit.params import Interval
+from unlearnkit.params import Boolean, Interval
 from unlearnkit.training.loop import train_model
 
 
@@ -54,20 +55,32 @@ class Original(UnlearningMethod):
 
 
 class Finetune(GradientMethod):
-    """Fine-tune on the retain set only, relying on catastrophic forgetting."""
+    """Fine-tune on the retain set only, relying on catastrophic forgetting.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate and ``epochs`` = 10 % of the
+    recipe's epochs (at least 1), so it costs about a tenth of retraining.
+    A fifth of the peak rate moves the network out of the sharp minimum the
+    cosine schedule ended in without re-running training's early, large steps.
+    """
 
     description = "fine-tune on the retain set (catastrophic forgetting)"
     parameter_constraints = dict(GradientMethod.common_constraints)
     search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 3, 5, 10]}
 
     def __init__(
-        self, *, lr: float = 0.01, epochs: int = 5, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4
+        self,
+        *,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         x, y = task.retain
@@ -77,15 +90,31 @@ class Finetune(GradientMethod):
 
 
 class NegGrad(OptimizerChoiceMethod):
-    """Gradient ascent on the forget loss (unbounded: few epochs, small lr).
+    """Gradient ascent on the forget loss, stopped once the forget set looks like unseen data.
 
     On a model that memorised its forget set the loss is ~1e-4 and its
     gradient vanishes, so SGD at a stable learning rate does not move it
     (and a larger one diverges once it escapes); Adam is the default.
+
+    Ascent is unbounded, so by default (``early_stop=True``) it stops before
+    the first step at which the forget-set accuracy is at or below
+    :func:`~unlearnkit.methods.defaults.unseen_forget_accuracy` of the
+    original (its validation accuracy on the forget labels; 0 for a removed
+    class): beyond that point the forget set would look *less* familiar than
+    data never trained on. ``epochs`` is then a cap. ``early_stop=False``
+    runs every epoch.
+
+    Derived defaults (``None``): the recipe's batch size; Adam at lr 1e-4
+    (a constant: Adam steps cannot be derived from an SGD rate; scaled for
+    an Adam recipe, see :mod:`~unlearnkit.methods.defaults`; with
+    ``optimizer="sgd"``, 0.02 x the recipe's rate), no weight decay for Adam
+    on an SGD recipe (coupled L2 would dominate the vanishing ascent gradient);
+    ``epochs`` = the recipe's epochs over the forget set, a cap that costs
+    about the forget fraction of retraining.
     """
 
-    description = "gradient ascent on the forget set"
-    parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
+    description = "gradient ascent on the forget set (stops when the forget set looks unseen)"
+    parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "early_stop": Boolean()}
     # Small learning rates first: on a memorised model ascent escapes the minimum
     # and then diverges, so the useful settings sit at the bottom of the range.
     search_space = {"lr": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], "epochs": [1, 2, 5, 10]}
@@ -93,29 +122,41 @@ class NegGrad(OptimizerChoiceMethod):
     def __init__(
         self,
         *,
-        lr: float = 1e-4,
-        epochs: int = 5,
-        batch_size: int = 32,
+        early_stop: bool = True,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
         optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
+        self.early_stop = early_stop
         self.optimizer = optimizer
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": self.default_rate(facts, sgd_fraction=0.02, adam_constant=1e-4), "epochs": facts.epochs}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         x, y = task.forget
         batches = shuffled_epochs(len(y), self.batch_size, self.epochs, task.generator)
         total = self.epochs * steps_per_epoch(len(y), self.batch_size)
-        return model, self.run(model, task, batches, lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
+        if not self.early_stop:
+            return model, self.run(model, task, batches, lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
+        stop = StopWhenUnseen(model, task)
+        diagnostics = self.run(model, task, stop.until_reached(batches), lambda b: -F.cross_entropy(model(x[b]), y[b]), total)
+        return model, {**diagnostics, **stop.diagnostics()}
 
 
 class NegGradPlus(OptimizerChoiceMethod):
-    """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget)."""
+    """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget).
+
+    Derived defaults (``None``): the recipe's batch size; Adam at lr 3e-4
+    (a constant, see :mod:`~unlearnkit.methods.defaults`; with
+    ``optimizer="sgd"``, 0.01 x the recipe's rate), no weight decay for Adam
+    on an SGD recipe, otherwise the recipe's momentum and weight decay;
+    ``epochs`` = 10 % of the recipe's (at least 1).
+    """
 
     description = "gradient descent on retain plus ascent on forget (NegGrad+)"
     parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
@@ -125,20 +166,19 @@ class NegGradPlus(OptimizerChoiceMethod):
         self,
         *,
         alpha: float = 0.9,
-        lr: float = 3e-4,
-        epochs: int = 3,
-        batch_size: int = 64,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
         optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.alpha = alpha
         self.optimizer = optimizer
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": self.default_rate(facts, sgd_fraction=0.01, adam_constant=3e-4), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         xr, yr = task.retain
@@ -160,20 +200,30 @@ def random_wrong_labels(y: torch.Tensor, n_classes: int, generator: torch.Genera
 
 
 class RandomLabel(GradientMethod):
-    """Fine-tune on forget samples relabelled at random (wrong class), mixed with retain batches."""
+    """Fine-tune on forget samples relabelled at random (wrong class), mixed with retain batches.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate (as :class:`Finetune`) and
+    ``epochs`` = 10 % of the recipe's (at least 1).
+    """
 
     description = "train forget samples towards random wrong labels, interleaved with retain"
     parameter_constraints = dict(GradientMethod.common_constraints)
     search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 2, 3, 5]}
 
     def __init__(
-        self, *, lr: float = 0.01, epochs: int = 3, batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4
+        self,
+        *,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         xr, yr = task.retain

@@ -52,6 +52,7 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.defaults import TaskFacts, sgd_rate
 from unlearnkit.methods.optim import GradientMethod, paired_batches, steps_per_epoch
 from unlearnkit.methods.ot import sinkhorn_distance
 from unlearnkit.metrics.functional import (
@@ -187,6 +188,10 @@ class DLFD(GradientMethod):
     FS (0.055) because small models on small sets start from lower FS, and a
     monitor of tens of samples makes FS noisy by several hundredths, so a
     checkpoint may fail to qualify (recorded in the diagnostics).
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.6 x the recipe's peak rate (the MUFAC notebooks
+    unlearn at 0.008 after training at 0.01; one pass is few steps).
     """
 
     description = "perturb retain inputs away from the forget features (entropic OT) while the MIA still separates them (DLFD)"
@@ -219,10 +224,10 @@ class DLFD(GradientMethod):
         mode: str = "paper",
         features: str = "logits",
         epsilon: float | None = None,
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        batch_size: int = 32,
+        lr: float | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
+        batch_size: int | None = None,
         K: int = 5,  # noqa: N803 - the paper's notation
         alpha: float = 0.03,
         w_f: float = 3.0,
@@ -236,10 +241,7 @@ class DLFD(GradientMethod):
         self.mode = mode
         self.features = features
         self.epsilon = epsilon
-        self.lr = lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
+        vars(self).update(lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size)
         self.K = K
         self.alpha = alpha
         self.w_f = w_f
@@ -249,6 +251,9 @@ class DLFD(GradientMethod):
         self.tau_save = tau_save
         self.monitor = monitor
         self.ot_reg = ot_reg
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.6)}
 
     def retain_weight(self, batch: int, n_batches: int) -> float:
         """w_r rises linearly from w_r0 (first batch) to w_r1 (last batch)."""
