@@ -13,8 +13,6 @@ import sys
 
 import numpy as np
 
-from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.metrics import (
     forgetting_quality,
     klom,
@@ -27,9 +25,10 @@ from unlearnkit.store import SQLiteStore
 
 def main(path: str) -> None:
     store = SQLiteStore(path)
-    (config,) = load_config("benchmarks/population_mnist5k.toml")
-    resolved = ResolvedExperiment.build(config)
-    references = [store.reference_outputs(resolved.reference_key(seed))["forget"] for seed in config.seeds]
+    runs = sorted((r for r in store.current_runs() if r.experiment == "population_mnist5k"), key=lambda r: r.seed)
+    reference_keys = {r.seed: r.reference_key for r in runs}
+    seeds = sorted(reference_keys)
+    references = [store.reference_outputs(reference_keys[seed])["forget"] for seed in seeds]
     labels = references[0][1]
 
     def stack(outputs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -46,9 +45,11 @@ def main(path: str) -> None:
     print("| seeds 0-3 vs references of seeds 4-7 | F | KLoM p95 | KLoM p50 | U-MIA |")
     print("|---|---|---|---|---|")
     row("references (noise floor)", stack(references[:4]), stack(references[4:]))
-    for label, method in resolved.methods:
-        if label != "retrain":  # under untraining its models are the references
-            outputs = [store.outputs(resolved.run_key(label, method, seed))["forget"] for seed in config.seeds[:4]]
+    labels_in_order = [label for _, label in sorted({(r.method_position, r.label) for r in runs})]
+    for label in labels_in_order:
+        method_runs = {r.seed: r for r in runs if r.label == label}
+        if method_runs[seeds[0]].role != "retrain":  # under untraining its models are the references
+            outputs = [store.outputs(method_runs[seed].run_key)["forget"] for seed in seeds[:4]]
             row(label, stack(outputs), stack(references[4:]))
 
 

@@ -66,8 +66,11 @@ def test_run_then_cache_then_report(config, tmp_path, capsys) -> None:
     assert main(["report", "--store", store, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in records] == ["retrain", "finetune", "random_label_fast"]
-    assert set(records[0]["metrics"]) == {"retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup", "time_fraction"}
-    assert records[1]["metrics"]["time_fraction"] == pytest.approx(records[1]["metrics"]["wall_time"] / records[0]["metrics"]["wall_time"], rel=0.5)
+    assert set(records[0]["metrics"]) == {
+        "retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup", "time_fraction"
+    }
+    finetune, retrain = records[1]["metrics"], records[0]["metrics"]
+    assert finetune["time_fraction"] == pytest.approx(finetune["wall_time"] / retrain["wall_time"], rel=0.5)
     assert records[0]["seeds"] == [0, 1]
 
     assert main(["report", "--store", store]) == 0

@@ -39,7 +39,9 @@ def _outputs(forget_right: int) -> ModelOutputs:
 @pytest.fixture
 def ctx() -> EvalContext:
     """A model that memorised its forget set, against a reference that knows 4 of its 10 samples."""
-    return EvalContext(_outputs(forget_right=10), seconds=2.0, reference=_outputs(forget_right=4), reference_seconds=50.0)
+    return EvalContext(
+        _outputs(forget_right=10), seconds=2.0, reference=_outputs(forget_right=4), reference_seconds=50.0, peak_memory_mib=3.5
+    )
 
 
 # Hand-computed: retain all right and confident; forget all right (loss ~0)
@@ -65,6 +67,7 @@ GOLDEN = {
     "tow_mia": (1 - 0.6) * 1.0 * 1.0,
     "wall_time": 2.0,
     "speedup": 25.0,
+    "peak_memory": 3.5,
     # all forget losses ~3e-4 vs the reference's 4 x ~3e-4 and 6 x ~8: ECDFs differ by 0.6
     "forget_loss_ks": 0.6,
 }

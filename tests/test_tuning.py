@@ -12,9 +12,9 @@ import torch
 from unlearnkit.cli.main import main
 from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
-from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, selection_gap, tune_experiment
+from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, tune_experiment
+from unlearnkit.kinds.classification import selection_gap
 from unlearnkit.methods import METHODS
 from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.store import SQLiteStore
@@ -199,11 +199,11 @@ def test_several_tuning_seeds_average_the_per_seed_gaps(tmp_path) -> None:
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     (experiment,) = load_config(str(config))
-    resolved = ResolvedExperiment.build(experiment)
     runner = Runner(SQLiteStore(str(tmp_path / "s.sqlite")))
+    plan = runner.plan(0, experiment)
     # budget 1: only the configured setting, so every seed scores the same parameters
-    single = [tune_experiment(runner, resolved, budget=1, tuning_seeds=[seed], only=["finetune"])[0] for seed in (1002, 1003)]
-    (both,) = tune_experiment(runner, resolved, budget=1, tuning_seeds=[1002, 1003], only=["finetune"])
+    single = [tune_experiment(runner, plan, budget=1, tuning_seeds=[seed], only=["finetune"])[0] for seed in (1002, 1003)]
+    (both,) = tune_experiment(runner, plan, budget=1, tuning_seeds=[1002, 1003], only=["finetune"])
     ((params, gap, seconds),) = both.trials
     per_seed = [tuning.trials[0] for tuning in single]
     assert all(p == params for p, _, _ in per_seed)

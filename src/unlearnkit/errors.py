@@ -51,3 +51,10 @@ class DataUnavailableError(UnlearnkitError, FileNotFoundError):
 
 class MissingReferenceError(UnlearnkitError, LookupError):
     """A metric needs the retrained reference (or another input) that was not provided."""
+
+
+class StoreError(UnlearnkitError):
+    """A store file cannot be used: missing, not an unlearnkit store, damaged, from a newer schema, or not writable.
+
+    The message names the path and the problem.
+    """

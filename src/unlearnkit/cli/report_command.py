@@ -15,10 +15,10 @@ from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_records
 from unlearnkit.report.tables import to_records
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import StoreReader
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("report", help="summarise the runs in a store")
     parser.add_argument("--store", default=default_store, help=f"SQLite store (default {default_store})")
     parser.add_argument("--format", choices=["md", "json", "html"], default="md")
@@ -37,11 +37,11 @@ def _finite(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = SQLiteStore(args.store)
-    if not store.exists():
+    if not os.path.lexists(args.store):
         raise UnlearnkitError(f"no store at {args.store}; run `unlearnkit run CONFIG --store {args.store}` first")
     if args.format == "html" and not args.output:
         raise UnlearnkitError("--format html writes a file: give --output REPORT.html")
+    store = StoreReader(args.store)  # read-only: a report never changes the store it reads
     report = load_report(store, args.experiment)
     if args.format == "html":
         text = render_html(store, report)

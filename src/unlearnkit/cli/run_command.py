@@ -20,10 +20,10 @@ from unlearnkit.experiment.runner import Runner
 from unlearnkit.progress import RichProgress
 from unlearnkit.report.build import load_report
 from unlearnkit.report.markdown import to_markdown
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("run", help="run the experiments of a TOML configuration")
     parser.add_argument("config", help="path to the TOML configuration")
     parser.add_argument("--store", default=default_store, help=f"SQLite store (default {default_store})")

@@ -10,13 +10,12 @@ from rich.table import Table
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("tune", help="select method hyper-parameters without test data")
     parser.add_argument("config", help="path to the TOML configuration")
     parser.add_argument("--store", default=default_store, help="store whose model cache is used")
@@ -47,21 +46,17 @@ def run(args: argparse.Namespace) -> int:
     if args.max_time_fraction is not None and not args.max_time_fraction > 0:
         raise UnlearnkitError(f"--max-time-fraction must be a positive number; got {args.max_time_fraction}")
     for experiment in experiments:
-        if experiment.kind != "classification":
-            raise UnlearnkitError(
-                f"unlearnkit tune selects recipes for classification experiments; {experiment.name!r} is a "
-                f"{experiment.kind} experiment (choose its settings on validation data by hand)"
-            )
         for seed in tuning_seeds:
             if seed in experiment.seeds:
                 raise UnlearnkitError(f"--tuning-seed {seed} is an evaluation seed of {experiment.name!r}; choose another")
     console = Console(highlight=False)
     runner = Runner(SQLiteStore(args.store))
     recipes = []
-    for experiment in experiments:
+    for plan in runner.plan_all(experiments):
+        experiment = plan.resolved.config
         tunings = tune_experiment(
             runner,
-            ResolvedExperiment.build(experiment),
+            plan,
             budget=args.budget,
             tuning_seeds=tuning_seeds,
             only=args.method,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -64,7 +65,7 @@ class ForgetSelector(Configurable, ABC):
         return selection
 
 
-def _exactly_one(params: dict[str, Any], a: str, b: str) -> list[str]:
+def _exactly_one(params: Mapping[str, Any], a: str, b: str) -> list[str]:
     if (params.get(a) is None) == (params.get(b) is None):
         return [f"give exactly one of {a!r} and {b!r}"]
     return []
@@ -87,16 +88,20 @@ class RandomSamples(ForgetSelector):
         self.stratified = stratified
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "count", "fraction")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
-        fraction = self.fraction if self.fraction is not None else self.count / max(len(train), 1)
-        if self.count is not None and self.count >= len(train):
-            raise InvalidParameterError(f"count={self.count} would forget all {len(train)} training samples")
+        if self.count is not None:
+            if self.count >= len(train):
+                raise InvalidParameterError(f"count={self.count} would forget all {len(train)} training samples")
+            count, fraction = self.count, self.count / max(len(train), 1)
+        elif self.fraction is not None:
+            count, fraction = max(1, int(round(self.fraction * len(train)))), self.fraction
+        else:  # unreachable: select() validated that exactly one is given
+            raise InvalidParameterError("give exactly one of 'count' and 'fraction'")
         if self.stratified:
             return ForgetSelection(take_stratified(train, data.y.numpy()[train], fraction, generator), None)
-        count = self.count if self.count is not None else max(1, int(round(fraction * len(train))))
         return ForgetSelection(take_random(train, count, generator), None)
 
 
@@ -106,6 +111,8 @@ def _pick_units(available: np.ndarray, chosen: list[int] | None, n: int | None, 
         if missing:
             raise InvalidParameterError(f"{unit}s {missing} have no training samples; available: {available.min()}..{available.max()}")
         return np.asarray(sorted(chosen))
+    if n is None:  # unreachable: the selectors validated that exactly one of the two is given
+        raise InvalidParameterError(f"give either the {unit}s or how many {unit}s to forget")
     if n >= len(available):
         raise InvalidParameterError(f"asked to forget {n} {unit}s but only {len(available)} exist")
     return take_random(available, n, generator)
@@ -118,7 +125,7 @@ class WholeClasses(ForgetSelector):
     defines_distribution = True
     parameter_constraints = {"classes": IntList()}
 
-    def __init__(self, *, classes: list[int] = (0,)) -> None:  # type: ignore[assignment]
+    def __init__(self, *, classes: Sequence[int] = (0,)) -> None:
         self.classes = list(classes)
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
@@ -140,7 +147,7 @@ class WholeGroups(ForgetSelector):
         self.n_groups = n_groups
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "groups", "n_groups")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
@@ -171,7 +178,7 @@ class GroupSamples(ForgetSelector):
         self.fraction = fraction
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "groups", "n_groups")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:

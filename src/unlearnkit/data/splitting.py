@@ -66,7 +66,10 @@ class SplitSpec(Configurable):
             test = everything[data.test_mask]
         elif self.test_per_group is not None:
             test = np.concatenate(
-                [take_random(everything[groups == g], min(self.test_per_group, int((groups == g).sum()) - 1), generator) for g in np.unique(groups)]
+                [
+                    take_random(everything[groups == g], min(self.test_per_group, int((groups == g).sum()) - 1), generator)
+                    for g in np.unique(groups)
+                ]
             )
         else:
             test = take_stratified(everything, labels, self.test_fraction, generator)

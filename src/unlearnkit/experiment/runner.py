@@ -1,29 +1,39 @@
-"""Runs experiments: data -> split -> original & reference (cached) -> methods -> metrics -> store."""
+"""The one runner: every kind of experiment through the same skeleton.
+
+resolve -> load data, split, forget set (every experiment, before anything
+is trained or written) -> per seed: original and reference (content-keyed
+model cache) -> the reference record -> methods -> metrics -> run records
+with per-example outputs. Population metrics are computed at report time
+from the stored outputs.
+
+Timing: a method's time is its whole ``unlearn`` call. Before every timed
+call the kind runs an untimed warm-up pass on the input model, so no method
+pays the process's first-call costs and a method's time does not depend on
+its position in the configuration. Retraining's time is the whole training
+run that the model cache recorded; a ``retrain`` method row reuses the cached
+model trained on the retain set with the unlearning seed (the very model
+``Retrain().unlearn`` would train: same seed, same recipe; tested).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from unlearnkit import __version__
-from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.splits import Split
-from unlearnkit.experiment.config import ExperimentConfig
-from unlearnkit.experiment.recsys_config import RecommendationExperimentConfig
-from unlearnkit.experiment.recsys_resolve import ResolvedRecommendation
-from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
-from unlearnkit.methods.base import UnlearningMethod, UnlearnResult, UnlearnTask
-from unlearnkit.methods.basic import Retrain
-from unlearnkit.metrics.base import EvalContext, ModelOutputs
-from unlearnkit.models.base import ModelBuilder
+from unlearnkit.experiment.keys import derive_seed, reference_config, reference_key, run_config, run_key, stable_hash
+from unlearnkit.experiment.memory import measure_peak_memory
+from unlearnkit.experiment.model_cache import ModelCache, TrainedModel
+from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment
+from unlearnkit.kinds.registry import KINDS
+from unlearnkit.kinds.schema import ExperimentFields
+from unlearnkit.methods.base import UnlearningMethod, UnlearnResult
+from unlearnkit.metrics.base import Metric
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
-from unlearnkit.training.loop import TrainSpec, train_model
+from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
 
 
 @dataclass
@@ -31,223 +41,192 @@ class RunSummary:
     executed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-
-def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig | RecommendationExperimentConfig) -> None:
-    """Keep the whole (all seeds) configuration and the run keys it asks for.
-
-    The report reads report-time settings (population metrics) from it, and
-    shows only these runs: a label re-run with another recipe replaces its
-    earlier rows instead of being averaged with them.
-    """
-    resolved = ResolvedRecommendation.build(config) if config.kind == "recommendation" else ResolvedExperiment.build(config)
-    keys = [resolved.run_key(label, method, seed) for seed in config.seeds for label, method in resolved.methods]
-    store.save_experiment(config.name, position, config.model_dump(mode="json"), keys)
+    def extend(self, other: RunSummary) -> None:
+        self.executed += other.executed
+        self.skipped += other.skipped
 
 
-def _arrays(outputs: ModelOutputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {name: (outputs.logits[name].numpy(), outputs.labels[name].numpy()) for name in outputs.logits}
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """One experiment ready to run: its kind, components (built once) and prepared data."""
+
+    position: int
+    kind: ExperimentKind[Any, Any]
+    resolved: ResolvedExperiment
+    prepared: Prepared[Any]
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+    def run_keys(self) -> list[str]:
+        return [
+            run_key(self.resolved, label, method, seed) for seed in self.resolved.config.seeds for label, method in self.resolved.methods
+        ]
 
 
-class ModelCache:
-    """Content-addressed cache of models trained from scratch, kept in the store.
+def metric_info(metrics: Sequence[tuple[str, Metric]]) -> dict[str, dict[str, Any]]:
+    """What the report needs to read a metric without importing it: direction, goals, notion."""
+    return {
+        name: {
+            "direction": metric.direction,
+            "goals": sorted(metric.goals),
+            "notion": metric.notion,
+            "needs_reference": metric.needs_reference,
+        }
+        for name, metric in metrics
+    }
 
-    The key hashes the data's content, the exact training indices, the model
-    builder and its parameters, the training recipe, the seed and the package
-    version, so a different setting can never hit a stale entry.
-    """
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self.store = store
-
-    @staticmethod
-    def key(data: ClassificationData, indices: np.ndarray, builder: ModelBuilder, spec: TrainSpec, seed: int) -> str:
-        return stable_hash(
-            [
-                data.fingerprint,
-                stable_hash(np.asarray(indices, dtype=np.int64).tolist()),
-                type(builder).__name__,
-                builder.get_params(),
-                spec.get_params(),
-                seed,
-                __version__,
-            ]
-        )
-
-    def train(
-        self,
-        kind: str,
-        data: ClassificationData,
-        indices: np.ndarray,
-        builder: ModelBuilder,
-        spec: TrainSpec,
-        seed: int,
-        progress: Progress,
-    ) -> tuple[nn.Module, float]:
-        """The model trained from scratch on ``indices`` with ``seed``, and the seconds training took."""
-        key = self.key(data, indices, builder, spec, seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = builder.build(data.meta, generator)
-        cached = self.store.load_model(key)
-        if cached is not None:
-            state, meta = cached
-            model.load_state_dict(state)
-            model.eval()
-            return model, float(meta["seconds"])
-        start = time.perf_counter()
-        index = torch.as_tensor(indices)
-        log = train_model(model, data.x[index], data.y[index], spec, generator, progress=progress, description=kind)
-        seconds = time.perf_counter() - start
-        model.eval()
-        meta = {"seconds": seconds, "train_accuracy": log.train_accuracy, "train_loss": log.train_loss, "n_train": int(len(indices))}
-        self.store.save_model(key, kind, model.state_dict(), meta)
-        return model, seconds
+def resolve(config: ExperimentFields) -> tuple[ExperimentKind[Any, Any], ResolvedExperiment]:
+    kind = KINDS[config.kind]
+    return kind, kind.resolve(config)
 
 
 class Runner:
-    """Executes experiments into a store; completed runs are skipped on re-runs."""
+    """Executes experiments of every kind into a store; completed runs are skipped on re-runs."""
 
     def __init__(self, store: SQLiteStore, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> None:
         self.store = store
-        self.cache = ModelCache(store)
         self.progress = progress or SilentProgress()
         self.log = log or (lambda message: None)
-        self._datasets: dict[str, ClassificationData] = {}
+        self.cache = ModelCache(store, self.progress)
+        self._data: dict[str, Any] = {}
 
-    def load(self, resolved: ResolvedExperiment) -> ClassificationData:
-        key = stable_hash([resolved.config.dataset.name, resolved.dataset.get_params()])
-        if key not in self._datasets:
-            self._datasets[key] = resolved.dataset.load()
-        return self._datasets[key]
+    # -- planning -------------------------------------------------------------
+    def load(self, kind: ExperimentKind[Any, Any], resolved: ResolvedExperiment) -> Any:
+        """The experiment's dataset, loaded once per (kind, dataset, parameters) in this runner."""
+        key = stable_hash([kind.name, resolved.data_params()])
+        if key not in self._data:
+            self._data[key] = resolved.dataset.load()
+        return self._data[key]
 
-    def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
+    def plan(self, position: int, config: ExperimentFields) -> Plan:
+        kind, resolved = resolve(config)
+        return Plan(position, kind, resolved, kind.prepare(resolved, self.load(kind, resolved)))
+
+    def plan_all(self, configs: Sequence[ExperimentFields]) -> list[Plan]:
+        """Every experiment's data, split and forget set: a request that cannot be met fails before anything is written."""
+        return [self.plan(position, config) for position, config in enumerate(configs)]
+
+    def save_configuration(self, plan: Plan) -> None:
+        """Keep the whole configuration and the run keys it asks for.
+
+        The report reads report-time settings (population metrics) from it,
+        and shows only these runs: a label re-run with another recipe
+        replaces its earlier rows instead of being averaged with them.
+        """
+        self.store.save_experiment(plan.name, plan.position, plan.resolved.config.model_dump(mode="json"), plan.run_keys())
+
+    # -- running --------------------------------------------------------------
+    def run(self, configs: Sequence[ExperimentFields]) -> RunSummary:
+        plans = self.plan_all(configs)
         summary = RunSummary()
-        # Recommendation experiments (kind = "recommendation") run in recsys_runner.py; their
-        # data and forget sets are all checked here, before anything is trained.
-        from unlearnkit.experiment.recsys_runner import RecommendationRunner
-
-        recommendation = RecommendationRunner(self.store, progress=self.progress, log=self.log)
-        recommendation.prepare([c for c in experiments if c.kind == "recommendation"])
-        for position, config in enumerate(experiments):
-            save_configuration(self.store, position, config)
-            if config.kind == "recommendation":
-                recommendation.run_experiment(position, config, summary)
-            else:
-                self.run_experiment(position, ResolvedExperiment.build(config), summary)
+        for plan in plans:
+            self.save_configuration(plan)
+            self.run_plan(plan, summary)
         return summary
 
-    def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
-        config = resolved.config
-        pending: dict[int, list[tuple[int, str, UnlearningMethod]]] = {}
-        missing_reference: dict[int, bool] = {}
-        for seed in config.seeds:
-            pending[seed] = []
-            missing_reference[seed] = not self.store.has_reference(resolved.reference_key(seed))
-            for index, (label, method) in enumerate(resolved.methods):
-                if self.store.has_run(resolved.run_key(label, method, seed)):
-                    summary.skipped.append(f"{config.name}/{label}/seed{seed}")
-                else:
-                    pending[seed].append((index, label, method))
-        if not any(pending.values()) and not any(missing_reference.values()):
-            self.log(f"{config.name}: every run is already in the store")
+    def pending(self, plan: Plan, seed: int, summary: RunSummary) -> list[tuple[int, str, UnlearningMethod]]:
+        """The (position, label, method) of ``seed`` not yet in the store."""
+        todo = []
+        for index, (label, method) in enumerate(plan.resolved.methods):
+            if self.store.has_run(run_key(plan.resolved, label, method, seed)):
+                summary.skipped.append(f"{plan.name}/{label}/seed{seed}")
+            else:
+                todo.append((index, label, method))
+        return todo
+
+    def run_plan(self, plan: Plan, summary: RunSummary, seeds: Sequence[int] | None = None) -> None:
+        seeds = plan.resolved.config.seeds if seeds is None else seeds
+        work = {seed: self.pending(plan, seed, summary) for seed in seeds}
+        missing_reference = {seed: not self.store.has_reference(reference_key(plan.resolved, seed)) for seed in seeds}
+        if not any(work.values()) and not any(missing_reference.values()):
+            self.log(f"{plan.name}: every run is already in the store")
             return
-        data = self.load(resolved)
-        split = resolved.split_spec.build(data, resolved.selector)
-        self.log(f"{config.name}: {data.name} split {split.describe()}")
-        for seed in config.seeds:
-            # A store written before references were kept gets them from the model cache (no retraining).
-            if pending[seed] or missing_reference[seed]:
-                self._run_seed(position, resolved, data, split, seed, pending[seed], summary)
+        self.log(f"{plan.name}: split {plan.prepared.split.describe()}")
+        for seed in seeds:
+            if work[seed] or missing_reference[seed]:
+                self.run_seed(plan, seed, work[seed], summary)
 
-    def reference_split(self, resolved: ResolvedExperiment, split: Split) -> Split:
-        """Untraining: retrain without the forget set. Unlearning: without the whole forget distribution."""
-        if resolved.config.goal == "unlearning":
-            return split.with_forget(split.forget_distribution)
-        return split
+    def evaluate(self, plan: Plan, trained: TrainedModel) -> Evaluated[Any]:
+        return Evaluated(trained.model, plan.kind.outputs(trained.model, plan.prepared), trained.seconds, trained.peak_memory_mib)
 
-    def _run_seed(
-        self,
-        position: int,
-        resolved: ResolvedExperiment,
-        data: ClassificationData,
-        split: Split,
-        seed: int,
-        pending: list[tuple[int, str, UnlearningMethod]],
-        summary: RunSummary,
-    ) -> None:
-        config = resolved.config
-        builder, spec = resolved.model_builder, resolved.train_spec
-        original, _ = self.cache.train("original", data, split.train, builder, spec, derive_seed(seed, "original"), self.progress)
-        unlearn_seed = derive_seed(seed, "unlearn")
-        reference_split = self.reference_split(resolved, split)
-        reference, reference_seconds = self.cache.train(
-            "reference", data, reference_split.retain, builder, spec, unlearn_seed, self.progress
-        )
-        reference_outputs = ModelOutputs.compute(reference, data, split)
-        info = {
-            name: {
-                "direction": metric.direction,
-                "goals": sorted(metric.goals),
-                "notion": metric.notion,
-                "needs_reference": metric.needs_reference,
-            }
-            for name, metric in resolved.metrics
-        }
-        reference_key = resolved.reference_key(seed)
-        if not self.store.has_reference(reference_key):
+    def originals(self, plan: Plan, seed: int) -> tuple[Evaluated[Any], Evaluated[Any]]:
+        """The seed's original (all training rows) and reference (the goal's retained rows), evaluated."""
+        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+        original = self.cache.train(kind, resolved, prepared, prepared.split.train, derive_seed(seed, "original"), "original")
+        reference_rows = kind.reference_rows(prepared, resolved.config.goal)
+        reference = self.cache.train(kind, resolved, prepared, reference_rows, derive_seed(seed, "unlearn"), "reference")
+        return self.evaluate(plan, original), self.evaluate(plan, reference)
+
+    def run_seed(self, plan: Plan, seed: int, pending: list[tuple[int, str, UnlearningMethod]], summary: RunSummary) -> None:
+        kind, resolved = plan.kind, plan.resolved
+        original, reference = self.originals(plan, seed)
+        info = metric_info(resolved.metrics)
+        ref_key = reference_key(resolved, seed)
+        if not self.store.has_reference(ref_key):
             # The reference scored against itself: the target values the report compares methods with.
-            ctx = EvalContext(reference_outputs, reference_seconds, reference_outputs, reference_seconds, seed, reference, data, split)
-            record = ReferenceRecord(
-                reference_key=reference_key,
-                goal=config.goal,
+            ctx = kind.metric_context(plan.prepared, reference, reference, original, seed)
+            reference_record = ReferenceRecord(
+                reference_key=ref_key,
+                experiment=plan.name,
+                kind=kind.name,
+                goal=resolved.config.goal,
                 seed=seed,
-                seconds=reference_seconds,
-                metrics={name: metric.compute(ctx) for name, metric in resolved.metrics},
+                seconds=reference.seconds,
+                metrics={name: float(metric.compute(ctx)) for name, metric in resolved.metrics},
                 metric_info=info,
-                config=resolved.reference_config(seed),
+                config=reference_config(resolved, seed),
                 version=__version__,
             )
-            self.store.write_reference(record, _arrays(reference_outputs))
+            self.store.write_reference(reference_record, kind.stored_outputs(reference.outputs, plan.prepared))
         for method_position, label, method in pending:
-            task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), self.progress)
-            result = self._unlearn(method, original, task, data, split, builder, spec, unlearn_seed)
-            outputs = ModelOutputs.compute(result.model, data, split)
-            ctx = EvalContext(outputs, result.seconds, reference_outputs, reference_seconds, seed, result.model, data, split)
-            metrics = {name: metric.compute(ctx) for name, metric in resolved.metrics}
-            run_key = resolved.run_key(label, method, seed)
+            evaluated, diagnostics = self.unlearn(plan, method, original, seed)
+            ctx = kind.metric_context(plan.prepared, evaluated, reference, original, seed)
+            metrics = {name: float(metric.compute(ctx)) for name, metric in resolved.metrics}
             record = RunRecord(
-                run_key=run_key,
-                experiment=config.name,
-                experiment_position=position,
+                run_key=run_key(resolved, label, method, seed),
+                experiment=plan.name,
+                experiment_position=plan.position,
+                kind=kind.name,
                 method=type(method).__name__,
                 label=label,
+                role=type(method).role,
                 method_position=method_position,
                 seed=seed,
-                goal=config.goal,
-                seconds=result.seconds,
+                goal=resolved.config.goal,
+                seconds=evaluated.seconds,
+                peak_memory_mib=evaluated.peak_memory_mib,
                 metrics=metrics,
                 metric_info=info,
-                diagnostics=result.diagnostics,
-                config=resolved.run_config(label, method, seed),
+                diagnostics=diagnostics,
+                config=run_config(resolved, label, method, seed),
+                reference_key=ref_key,
                 version=__version__,
             )
-            self.store.write_run(record, _arrays(outputs))
-            summary.executed.append(f"{config.name}/{label}/seed{seed}")
-            self.log(f"{config.name}/{label}/seed{seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+            self.store.write_run(record, kind.stored_outputs(evaluated.outputs, plan.prepared))
+            summary.executed.append(f"{plan.name}/{label}/seed{seed}")
+            self.log(f"{plan.name}/{label}/seed{seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
-    def _unlearn(
-        self,
-        method: UnlearningMethod,
-        original: nn.Module,
-        task: UnlearnTask,
-        data: ClassificationData,
-        split: Split,
-        builder: ModelBuilder,
-        spec: TrainSpec,
-        unlearn_seed: int,
-    ) -> UnlearnResult:
-        if isinstance(method, Retrain):
-            # Retraining is deterministic in its seed; the cache returns the very
-            # model Retrain().unlearn would train (tested), with the time it took.
-            model, seconds = self.cache.train("retrain", data, split.retain, builder, spec, unlearn_seed, self.progress)
-            return UnlearnResult(model, seconds, {"cached_training": True})
-        return method.unlearn(original, task)
+    def unlearn(self, plan: Plan, method: UnlearningMethod, original: Evaluated[Any], seed: int) -> tuple[Evaluated[Any], dict[str, Any]]:
+        """One method on the seed's original (or its own), evaluated, with its diagnostics."""
+        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+        unlearn_seed = derive_seed(seed, "unlearn")
+        if method.role == "retrain":
+            trained = self.cache.train(kind, resolved, prepared, prepared.split.retain, unlearn_seed, "retrain")
+            return self.evaluate(plan, trained), {**trained.meta, "cached_training": True}
+        extra: dict[str, Any] = {}
+        start_model = original.model
+        if method.original == "own":
+            own_task = kind.task(resolved, prepared, torch.Generator().manual_seed(derive_seed(seed, "original")), self.progress)
+            own = self.cache.own_original(method, own_task, resolved, prepared, derive_seed(seed, "original"))
+            start_model = own.model
+            extra["own_original_seconds"] = own.seconds
+        task = kind.task(resolved, prepared, torch.Generator().manual_seed(unlearn_seed), self.progress)
+        kind.warm_up(start_model, prepared)
+        with measure_peak_memory() as peak:
+            result: UnlearnResult = method.unlearn(start_model, task)
+        outputs = kind.outputs(result.model, prepared)
+        return Evaluated(result.model, outputs, result.seconds, peak.mib), {**result.diagnostics, **extra}
+

@@ -3,10 +3,11 @@
 For each method, candidate settings (the configured one plus points of the
 method's declared ``search_space``; a seeded random subset when the grid is
 larger than the budget) are run on a *tuning seed* that is not one of the
-experiment's evaluation seeds, and scored by their gap to that seed's
-retrained reference on forget, retain and **validation** data. Test and
-held-out forget samples are never read, so the evaluation that follows is
-not tuned on what it reports.
+experiment's evaluation seeds, and scored by the kind's selection gap to
+that seed's retrained reference (:meth:`ExperimentKind.selection_gap`: from
+forget, retain and **validation** data). Test and held-out forget samples
+are never read, so the evaluation that follows is not tuned on what it
+reports. Every kind is tuned the same way.
 """
 
 from __future__ import annotations
@@ -20,41 +21,13 @@ import numpy as np
 import torch
 
 from unlearnkit import __version__
-from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.splits import Split
 from unlearnkit.errors import UnsuitableSettingError
-from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
-from unlearnkit.experiment.runner import Runner
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.experiment.keys import derive_seed, stable_hash
+from unlearnkit.experiment.model_cache import ModelCache
+from unlearnkit.experiment.runner import Plan, Runner
+from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
-from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.progress import Progress
-
-
-def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0) -> float:
-    """Mean |difference to the reference| in points over forget, retain, validation accuracy and a validation MIA.
-
-    The MIA is MIA-efficacy with validation samples as the non-members, so
-    no test sample is involved.
-    """
-
-    def components(out: ModelOutputs) -> dict[str, float]:
-        n = min(len(out.labels["retain"]), len(out.labels["validation"]))
-        pick = np.random.default_rng(seed).permutation(len(out.labels["retain"]))[:n]
-        return {
-            "forget_acc": fn.accuracy(out.logits["forget"], out.labels["forget"]),
-            "retain_acc": fn.accuracy(out.logits["retain"], out.labels["retain"]),
-            "validation_acc": fn.accuracy(out.logits["validation"], out.labels["validation"]),
-            "mia_efficacy": fn.mia_efficacy(
-                fn.true_class_confidence(out.logits["retain"][pick], out.labels["retain"][pick]),
-                fn.true_class_confidence(out.logits["validation"], out.labels["validation"]),
-                fn.true_class_confidence(out.logits["forget"], out.labels["forget"]),
-            ),
-        }
-
-    keys = ("forget_acc", "retain_acc", "validation_acc", "mia_efficacy")
-    return fn.avg_gap(components(outputs), components(reference), keys)
 
 
 def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:
@@ -68,7 +41,7 @@ def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[st
     """
     base = method.get_params()
     space = type(method).search_space
-    grid = [{**base, **dict(zip(space, values))} for values in itertools.product(*space.values())]
+    grid = [{**base, **dict(zip(space, values, strict=True))} for values in itertools.product(*space.values())]
     if len(grid) > budget - 1:
         order = np.random.default_rng(seed).permutation(len(grid))[: budget - 1]
         grid = [grid[i] for i in sorted(order)]
@@ -99,11 +72,10 @@ class MethodTuning:
 class TuningSetting:
     """The fixed part of every trial on one tuning seed: the models, the split and what identifies them."""
 
-    data: ClassificationData
-    split: Split
-    resolved: ResolvedExperiment
+    plan: Plan
+    cache: ModelCache
     original: torch.nn.Module
-    reference_outputs: ModelOutputs
+    reference_outputs: Any
     reference_seconds: float
     tuning_seed: int
     unlearn_seed: int
@@ -111,25 +83,21 @@ class TuningSetting:
     progress: Progress
 
     @classmethod
-    def prepare(cls, runner: Runner, resolved: ResolvedExperiment, tuning_seed: int, progress: Progress) -> TuningSetting:
+    def prepare(cls, runner: Runner, plan: Plan, tuning_seed: int, progress: Progress) -> TuningSetting:
         """Train (or load from the cache) the tuning seed's original and retrained reference."""
-        data = runner.load(resolved)
-        split = resolved.split_spec.build(data, resolved.selector)
-        builder, spec = resolved.model_builder, resolved.train_spec
+        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
         original_seed, unlearn_seed = derive_seed(tuning_seed, "original"), derive_seed(tuning_seed, "unlearn")
-        original, _ = runner.cache.train("original", data, split.train, builder, spec, original_seed, progress)
-        retain = runner.reference_split(resolved, split).retain
-        reference, reference_seconds = runner.cache.train("reference", data, retain, builder, spec, unlearn_seed, progress)
+        original, reference = runner.originals(plan, tuning_seed)
+        reference_rows = kind.reference_rows(prepared, resolved.config.goal)
         key = stable_hash(
             [
-                runner.cache.key(data, split.train, builder, spec, original_seed),
-                runner.cache.key(data, retain, builder, spec, unlearn_seed),
-                stable_hash([split.forget.tolist(), split.validation.tolist()]),
+                runner.cache.key(kind, resolved, prepared, prepared.split.train, original_seed),
+                runner.cache.key(kind, resolved, prepared, reference_rows, unlearn_seed),
+                stable_hash([prepared.split.forget.tolist(), prepared.split.validation.tolist()]),
                 tuning_seed,
             ]
         )
-        reference_outputs = ModelOutputs.compute(reference, data, split)
-        return cls(data, split, resolved, original, reference_outputs, reference_seconds, tuning_seed, unlearn_seed, key, progress)
+        return cls(plan, runner.cache, original.model, reference.outputs, reference.seconds, tuning_seed, unlearn_seed, key, progress)
 
     def trial_key(self, method: UnlearningMethod, params: dict[str, Any]) -> str:
         return stable_hash([self.key, type(method).__name__, params, __version__])
@@ -141,19 +109,25 @@ class TuningSetting:
         outcomes of a search, not errors of the tool: the setting is kept as
         tried and never selectable.
         """
-        generator = torch.Generator().manual_seed(self.unlearn_seed)
-        task = UnlearnTask(self.data, self.split, self.resolved.train_spec, self.resolved.model_builder, generator, self.progress)
+        kind, resolved, prepared = self.plan.kind, self.plan.resolved, self.plan.prepared
+        start = self.original
+        if candidate.original == "own":
+            original_seed = derive_seed(self.tuning_seed, "original")
+            own_task = kind.task(resolved, prepared, torch.Generator().manual_seed(original_seed), self.progress)
+            start = self.cache.own_original(candidate, own_task, resolved, prepared, original_seed).model
+        task = kind.task(resolved, prepared, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
+        kind.warm_up(start, prepared)
         try:
-            result = candidate.unlearn(self.original, task)
+            result = candidate.unlearn(start, task)
         except (FloatingPointError, UnsuitableSettingError) as error:
             return float("inf"), float("inf"), str(error)
-        outputs = ModelOutputs.compute(result.model, self.data, self.split)
-        return selection_gap(outputs, self.reference_outputs, self.tuning_seed), result.seconds, None
+        outputs = kind.outputs(result.model, prepared)
+        return kind.selection_gap(prepared, outputs, self.reference_outputs, self.tuning_seed), result.seconds, None
 
 
 def tune_experiment(
     runner: Runner,
-    resolved: ResolvedExperiment,
+    plan: Plan,
     *,
     budget: int,
     tuning_seeds: list[int],
@@ -172,13 +146,13 @@ def tune_experiment(
     """
     if not tuning_seeds:
         raise ValueError("tune_experiment needs at least one tuning seed")
-    settings = [TuningSetting.prepare(runner, resolved, seed, progress or runner.progress) for seed in tuning_seeds]
+    settings = [TuningSetting.prepare(runner, plan, seed, progress or runner.progress) for seed in tuning_seeds]
     reference_seconds = float(np.mean([s.reference_seconds for s in settings]))
     time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
     if max_time_fraction is not None:
         log(f"retraining took {reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
     results = []
-    for label, method in resolved.methods:
+    for label, method in plan.resolved.methods:
         if not type(method).search_space or (only and label not in only):
             continue
         tuning = MethodTuning(label, type(method).__name__, time_limit)
@@ -188,7 +162,7 @@ def tune_experiment(
                 gap, seconds, note = _stored_or_scored(runner, setting, label, method, params)
                 scores.append((gap, seconds))
                 notes.append(note)
-            gaps, times = zip(*scores)
+            gaps, times = zip(*scores, strict=True)
             gap = float(np.mean(gaps)) if all(np.isfinite(gaps)) else float("inf")
             seconds = float(np.mean(times)) if np.isfinite(gap) else float("inf")
             tuning.trials.append((params, gap, seconds))
@@ -207,7 +181,7 @@ def _stored_or_scored(
         gap, seconds = stored
         return gap, seconds, (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
     gap, seconds, failure = setting.score(type(method).from_params(params))
-    runner.store.save_trial(key, setting.resolved.config.name, label, params, gap, seconds)
+    runner.store.save_trial(key, setting.plan.name, label, params, gap, seconds)
     return gap, seconds, f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
 
 

@@ -69,6 +69,7 @@ class EvalContext:
     model: nn.Module | None = None
     data: ClassificationData | None = None
     split: Split | None = None
+    peak_memory_mib: float | None = None
     memo: dict[str, Any] = field(default_factory=dict)
 
     def require_reference(self, metric: str) -> tuple[ModelOutputs, float]:

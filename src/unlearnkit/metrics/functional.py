@@ -24,7 +24,7 @@ from unlearnkit.errors import InvalidParameterError
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
 
 
-def _np(values: ArrayLike) -> np.ndarray:
+def _np(values: ArrayLike | float) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
     return np.asarray(values)

@@ -28,10 +28,12 @@ class Classifier(nn.Module):
         self.head = head
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        features: torch.Tensor = self.body(x)
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        logits: torch.Tensor = self.head(self.body(x))
+        return logits
 
     def blocks(self) -> list[nn.Module]:
         stages = [m for m in self.body if any(True for _ in m.parameters())]

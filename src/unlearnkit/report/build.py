@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.population import PopulationTable, population_tables
 from unlearnkit.report.tables import ExperimentTable, summarise
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.store import ReferenceRecord, RunRecord, StoreReader
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Report:
     references: dict[str, ReferenceRecord]
 
 
-def load_report(store: SQLiteStore, experiments: list[str] | None = None) -> Report:
+def load_report(store: StoreReader, experiments: list[str] | None = None) -> Report:
     """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error)."""
     runs = store.current_runs()
     if experiments:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,8 +33,8 @@ from unlearnkit.report.population import (
     PopulationTable,
     population_rankings,
 )
-from unlearnkit.report.tables import ExperimentTable, role, run_reference_key
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.report.tables import ExperimentTable
+from unlearnkit.store import RunRecord, StoreReader
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -51,7 +52,7 @@ ul.rankings li { margin: 2px 0; }
 _OFFGOAL = ' class="offgoal"'
 
 
-def _header_cells(metrics: list[str], info: dict[str, dict], warnings: dict[str, str]) -> str:
+def _header_cells(metrics: list[str], info: dict[str, dict[str, Any]], warnings: dict[str, str]) -> str:
     cells = []
     for m in metrics:
         arrow = ARROWS.get(info.get(m, {}).get("direction", ""), "")
@@ -125,10 +126,10 @@ def _img(figure_uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{figure_uri}">'
 
 
-Section = Callable[[ExperimentTable, list[RunRecord], Report, SQLiteStore], str]
+Section = Callable[[ExperimentTable, list[RunRecord], Report, StoreReader], str]
 
 
-def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
     forgetting = "heldout_forget_acc" if table.goal == "unlearning" else "forget_acc"
     if "test_acc" in table.metrics and forgetting in table.metrics:
@@ -159,13 +160,13 @@ def _test_accuracy_per_class(out: dict[str, tuple[np.ndarray, np.ndarray]]) -> n
     return np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
 
 
-def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     by_label = _first_seed_runs(runs)
     first = next(iter(by_label.values()))
-    key = run_reference_key(first)
+    key = first.reference_key
     reference_arrays = store.reference_outputs(key) if key in report.references else None
     if reference_arrays is None:  # a store written before references were kept
-        retrain = next((r for r in by_label.values() if role(r.method) == "retrain" and table.goal == "untraining"), None)
+        retrain = next((r for r in by_label.values() if r.role == "retrain" and table.goal == "untraining"), None)
         reference_arrays = store.outputs(retrain.run_key) if retrain else None
     reference_out = stored_outputs(reference_arrays) if reference_arrays is not None else None
     images, per_class = [], {}
@@ -177,7 +178,7 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
         out = store.outputs(run.run_key)
         if "test" in out:
             per_class[label] = _test_accuracy_per_class(out)
-        if (role(run.method) == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
+        if (run.role == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
             continue
         figure = loss_histogram_figure(stored_outputs(out), reference=reference_out, title=f"{label} (seed {run.seed}): losses")
         images.append(_img(png_data_uri(figure), f"{label} losses"))
@@ -190,7 +191,7 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
 SECTIONS: list[Section] = [_summary_plots, _output_plots]
 
 
-def render_html(store: SQLiteStore, report: Report) -> str:
+def render_html(store: StoreReader, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(
         f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "

@@ -9,6 +9,7 @@ metric is not meant for the goal.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from unlearnkit.report.goals import (
     OFF_GOAL,
@@ -49,7 +50,7 @@ def format_interval(value: PopulationValue) -> str:
     return f"{_number(value.value)} [{_number(value.low)}, {_number(value.high)}]"
 
 
-def _header(metric: str, info: dict, warned: bool) -> str:
+def _header(metric: str, info: dict[str, Any], warned: bool) -> str:
     arrow = ARROWS.get(info.get("direction", ""), "")
     return f"{metric} {arrow}{' ⚠' if warned else ''}".strip()
 
