@@ -25,12 +25,9 @@ from typing import Any
 import torch
 
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
-from unlearnkit.experiment.tuning import TuningSetting, selection_gap
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.experiment.tuning import TuningSetting
 from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.progress import SilentProgress
 from unlearnkit.store.sqlite import SQLiteStore
 
@@ -56,12 +53,13 @@ def main() -> None:
     torch.set_num_threads(1)
     overrides = parse_overrides(args.set)
     runner = Runner(SQLiteStore(args.store))
-    for config in load_config(args.config):
-        resolved = ResolvedExperiment.build(config)
-        setting = TuningSetting.prepare(runner, resolved, args.tuning_seed, SilentProgress())
-        original_outputs = ModelOutputs.compute(setting.original, setting.data, setting.split)
+    for position, config in enumerate(load_config(args.config)):
+        plan = runner.plan(position, config)
+        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+        setting = TuningSetting.prepare(runner, plan, args.tuning_seed, SilentProgress())
+        original_outputs = kind.outputs(setting.original, prepared)
         base_retain = fn.accuracy(original_outputs.logits["retain"], original_outputs.labels["retain"])
-        base_gap = selection_gap(original_outputs, setting.reference_outputs, setting.tuning_seed)
+        base_gap = kind.selection_gap(prepared, original_outputs, setting.reference_outputs, setting.tuning_seed)
         print(f"# {config.name} seed {args.tuning_seed}: original gap {base_gap:.2f}, retrain {setting.reference_seconds:.1f}s")
         for label, method in resolved.methods:
             if args.method and label not in args.method:
@@ -69,10 +67,10 @@ def main() -> None:
             params = {**method.get_params(), **overrides.get(label, {})}
             candidate = type(method).from_params(params)
             generator = torch.Generator().manual_seed(setting.unlearn_seed)
-            task = UnlearnTask(setting.data, setting.split, resolved.train_spec, resolved.model_builder, generator)
+            task = kind.task(resolved, prepared, generator, SilentProgress())
             result = candidate.unlearn(setting.original, task)
-            outputs = ModelOutputs.compute(result.model, setting.data, setting.split)
-            gap = selection_gap(outputs, setting.reference_outputs, setting.tuning_seed)
+            outputs = kind.outputs(result.model, prepared)
+            gap = kind.selection_gap(prepared, outputs, setting.reference_outputs, setting.tuning_seed)
             row = {
                 "experiment": config.name,
                 "label": label,
