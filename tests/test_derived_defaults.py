@@ -125,7 +125,7 @@ def test_scrub_ascent_pass_has_a_fixed_number_of_steps(make_task, tiny_random_sp
 
 def test_ssd_selection_threshold_is_a_fraction_of_its_bound(make_task) -> None:
     facts = TaskFacts.of(make_task())
-    assert resolved("ssd", make_task())["selection_weighting"] == pytest.approx(0.8 * facts.n_train / facts.n_forget)
+    assert resolved("ssd", make_task())["selection_weighting"] == pytest.approx(0.9 * facts.n_train / facts.n_forget)
 
 
 @pytest.fixture(scope="module")
