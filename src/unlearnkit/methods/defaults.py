@@ -84,9 +84,14 @@ class TaskFacts:
         return self.n_forget / max(self.n_train, 1)
 
 
+def readable(value: float) -> float:
+    """``value`` to 6 significant digits, so that recorded derived values read as 0.01, not 0.010000000000000002."""
+    return float(f"{value:.6g}")
+
+
 def sgd_rate(facts: TaskFacts, fraction: float) -> float:
-    """``fraction`` of the recipe's peak learning rate (see the module docstring)."""
-    return fraction * facts.lr
+    """``fraction`` of the recipe's peak learning rate (see the module docstring), to 6 significant digits."""
+    return readable(fraction * facts.lr)
 
 
 # Adam's customary learning rate; the Adam constants of the methods are stated for a

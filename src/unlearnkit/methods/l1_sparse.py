@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
-from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate, steps_for
+from unlearnkit.methods.defaults import TaskFacts, epoch_share, readable, sgd_rate, steps_for
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval, NoneOr
 
@@ -89,7 +89,7 @@ class L1Sparse(GradientMethod):
         epochs = self.epochs if self.epochs is not None else epoch_share(facts, 0.2, minimum=2)
         no_l1 = self.no_l1_epochs if self.no_l1_epochs is not None else max(1, epochs // 5)
         l1_steps = max(1, epochs - no_l1) * steps_for(facts.n_retain, self.batch_size or facts.batch_size)
-        return {"lr": lr, "epochs": epochs, "no_l1_epochs": no_l1, "alpha": 2 * L1_PULL / (lr * l1_steps)}
+        return {"lr": lr, "epochs": epochs, "no_l1_epochs": no_l1, "alpha": readable(2 * L1_PULL / (lr * l1_steps))}
 
     @classmethod
     def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
