@@ -1,10 +1,10 @@
-"""Noise floor of the population metrics at N = 4 per side, from the stored outputs of population_mnist5k.
+"""Noise floor of the population metrics at N = 4 per side, from an experiment's stored outputs (8 seeds).
 
 The references of seeds 0-3 against the references of seeds 4-7 (two samples of
 one population: what a perfect untraining method would score at this N), next to
 each method's seeds 0-3 against the same references 4-7. Reads the store only.
 
-Usage: python benchmarks/population_noise_floor.py STORE.sqlite
+Usage: python benchmarks/population_noise_floor.py STORE.sqlite [EXPERIMENT]   (default: population_mnist5k)
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from unlearnkit.metrics import (
 from unlearnkit.store import SQLiteStore
 
 
-def main(path: str) -> None:
+def main(path: str, experiment: str) -> None:
     store = SQLiteStore(path)
-    runs = sorted((r for r in store.current_runs() if r.experiment == "population_mnist5k"), key=lambda r: r.seed)
+    runs = sorted((r for r in store.current_runs() if r.experiment == experiment), key=lambda r: r.seed)
     reference_keys = {r.seed: r.reference_key for r in runs}
     seeds = sorted(reference_keys)
     references = [store.reference_outputs(reference_keys[seed])["forget"] for seed in seeds]
@@ -54,4 +54,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "population_mnist5k")

@@ -48,13 +48,13 @@ def test_an_extra_kind_runs_reports_and_tunes_through_the_one_skeleton(tabular_k
     config.write_text(CONFIG)
     store = str(tmp_path / "s.sqlite")
     assert main(["run", str(config), "--store", store, "--quiet"]) == 0
-    assert "4 run(s) executed" in capsys.readouterr().out
+    assert "4 run(s) executed" in capsys.readouterr().err
     assert main(["report", "--store", store, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in records] == ["tabular_retrain", "tabular_ascent"]
     assert records[0]["is_reference"] and "klom" in records[1]["population_metrics"]
     assert main(["run", str(config), "--store", store, "--quiet"]) == 0
-    assert "0 run(s) executed, 4 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 4 already" in capsys.readouterr().err
     assert main(["tune", str(config), "--store", store, "--budget", "2"]) == 0
     assert 'name = "tabular_ascent"' in capsys.readouterr().out
 
@@ -68,4 +68,5 @@ def test_the_kind_name_is_validated_against_the_registry(tmp_path, capsys) -> No
     config = tmp_path / "tabular.toml"
     config.write_text(CONFIG)
     assert main(["run", str(config), "--store", str(tmp_path / "s.sqlite")]) == 2
-    assert "unknown experiment kind 'tabular'; registered kinds: classification, recommendation" in capsys.readouterr().err
+    expected = "unknown experiment kind 'tabular'; registered kinds: classification, language_model, recommendation, text_classification"
+    assert expected in capsys.readouterr().err

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
 from unlearnkit.experiment.config import load_config
@@ -32,6 +31,7 @@ from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_tables
 from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.version import __version__
 
 # --------------------------------------------------------------------------- a tiny store, run through the CLI
 
@@ -112,7 +112,7 @@ def test_references_are_added_to_an_older_store_without_training(goal_store, tmp
         db.execute("DELETE FROM reference_runs")
     assert store.references() == {}
     assert main(["run", config, "--store", str(copy), "--quiet"]) == 0
-    assert "0 run(s) executed, 12 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 12 already" in capsys.readouterr().err
     assert len(store.references()) == 4
     assert store.model_count() == models
 
@@ -324,3 +324,16 @@ def test_warning_is_next_to_the_ranking_in_markdown_and_html(tmp_path) -> None:
     page = render_html(SQLiteStore(str(tmp_path / "unused.sqlite")), Report([table], [], [], {}))
     item = re.search(r"<li><b>forget_acc</b>.*?</li>", page).group(0)
     assert "⚠ forget_acc is meant for untraining" in item
+
+
+def test_every_kinds_table_gets_the_utility_vs_forgetting_plot() -> None:
+    from unlearnkit.report.html import scatter_axes
+    from unlearnkit.store import StoreReader
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "store_v0.sqlite"
+    axes = {t.experiment: scatter_axes(t) for t in load_report(StoreReader(str(fixture))).tables}
+    assert axes == {
+        "v0_untraining": ("test_acc", "forget_acc"),
+        "v0_unlearning": ("retain_acc", "heldout_forget_acc"),
+        "v0_recommendation": ("test_auc", "auc_recovery"),
+    }

@@ -11,8 +11,8 @@ from unlearnkit.testing import MethodContractError, check_method
 def test_roles_mark_the_reference_and_the_baseline() -> None:
     roles = {name: METHODS[name].role for name in METHODS}
     assert set(roles.values()) <= {"retrain", "original", "method"}
-    assert {n for n, r in roles.items() if r == "retrain"} == {"retrain", "retrain_rec"}
-    assert {n for n, r in roles.items() if r == "original"} == {"original", "original_rec"}
+    assert {n for n, r in roles.items() if r == "retrain"} == {"retrain", "retrain_rec", "retrain_lm"}
+    assert {n for n, r in roles.items() if r == "original"} == {"original", "original_rec", "original_lm"}
 
 
 def test_check_method_passes_a_conforming_method() -> None:

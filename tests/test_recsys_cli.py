@@ -53,7 +53,7 @@ def test_run_cache_rerun_and_report(tmp_path, capsys) -> None:
     store_path = str(tmp_path / "store.sqlite")
     config = write(tmp_path, HEAD + METHODS)
     assert main(["run", config, "--store", store_path, "--quiet"]) == 0
-    assert "3 run(s) executed, 0 already" in capsys.readouterr().out
+    assert "3 run(s) executed, 0 already" in capsys.readouterr().err
     store = SQLiteStore(store_path)
     runs = {r.label: r for r in store.runs()}
     assert set(runs) == {"retrain_rec", "ifru", "sisa"}
@@ -70,9 +70,9 @@ def test_run_cache_rerun_and_report(tmp_path, capsys) -> None:
 
     # same config: nothing runs; one more method: only it runs, originals and reference come from the cache
     assert main(["run", config, "--store", store_path, "--quiet"]) == 0
-    assert "0 run(s) executed, 3 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 3 already" in capsys.readouterr().err
     assert main(["run", write(tmp_path, HEAD + METHODS + EXTRA), "--store", store_path, "--quiet"]) == 0
-    assert "1 run(s) executed, 3 already" in capsys.readouterr().out
+    assert "1 run(s) executed, 3 already" in capsys.readouterr().err
     assert store.model_count() == 3
 
     assert main(["report", "--store", store_path, "--format", "json"]) == 0
@@ -131,8 +131,8 @@ def test_malformed_recommendation_config_lists_every_problem_and_writes_nothing(
         "experiment[0].forget.users: must be None or a non-empty list",
         "experiment[0].model.name: unknown recommender 'cnn'",
         "experiment[0].train.lr",
-        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification'] experiments",
-        "experiment[0].methods[0].name: 'finetune' is a method for ['classification'] experiments",
+        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification', 'text_classification'] experiments",
+        "experiment[0].methods[0].name: 'finetune' is a method for ['classification', 'text_classification'] experiments",
     ]:
         assert expected in err, expected
     assert not store.exists()
@@ -188,4 +188,4 @@ def test_benchmark_configs_validate_and_the_scale_benchmark_runs_at_a_tiny_shape
     tiny = tiny.replace('"auc_and", ', "").replace("fraction = 0.01", "fraction = 0.05")
     store = str(tmp_path / "s.sqlite")
     assert main(["run", write(tmp_path, tiny), "--store", store, "--quiet"]) == 0
-    assert "3 run(s) executed" in capsys.readouterr().out
+    assert "3 run(s) executed" in capsys.readouterr().err

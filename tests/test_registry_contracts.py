@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from unlearnkit.catalog import REGISTRIES
+from unlearnkit.data.text import as_corpus
 from unlearnkit.errors import DataUnavailableError, InvalidParameterError
 from unlearnkit.kinds.base import Evaluated, ExperimentKind
 from unlearnkit.kinds.registry import KINDS
@@ -28,10 +29,13 @@ from unlearnkit.testing import method_checks, parameter_digest, toy_case
 
 
 def _kind_owning(registry_name: str, name: str) -> ExperimentKind[Any, Any]:
-    attribute = {"datasets": "datasets", "interaction_datasets": "datasets", "selectors": "selectors",
-                 "interaction_selectors": "selectors", "models": "models", "recommenders": "models"}[registry_name]
+    """The first kind (by name) that draws from the registry (text datasets and classification selectors serve two)."""
+    attribute = {"datasets": "datasets", "interaction_datasets": "datasets", "text_datasets": "datasets", "selectors": "selectors",
+                 "interaction_selectors": "selectors", "corpus_selectors": "selectors", "models": "models",
+                 "recommenders": "models", "text_classifiers": "models", "language_models": "models",
+                 "splits": "splits", "interaction_splits": "splits"}[registry_name]
     owners = [kind for kind in KINDS.values() if getattr(kind, attribute) is REGISTRIES[registry_name]]
-    assert len(owners) == 1, f"{registry_name} must belong to exactly one kind"
+    assert owners, f"{registry_name} belongs to no kind"
     return owners[0]
 
 
@@ -149,12 +153,15 @@ def _load(registry: str, name: str) -> Any:
         pytest.skip(str(error))
 
 
-@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in ("datasets", "interaction_datasets") for n in REGISTRIES[r]])
+DATASET_REGISTRIES = ("datasets", "interaction_datasets", "text_datasets")
+
+
+@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in DATASET_REGISTRIES for n in REGISTRIES[r]])
 def test_dataset_loads_with_its_defaults_into_its_kinds_data(registry: str, name: str) -> None:
     kind = _kind_owning(registry, name)
     data = _load(registry, name)
     case = toy_case(kind.name)
-    assert type(data) is type(case.prepared.data)
+    assert type(data) is type(case.resolved.dataset.load())
     assert len(data) > 0 and isinstance(data.fingerprint, str)
 
 
@@ -168,6 +175,8 @@ SELECTOR_EXAMPLES: dict[str, dict[str, Any]] = {
     "random_interactions": {"count": 10},
     "users": {"n_users": 2},
     "interactions": {"pairs": "TWO_TRAINING_PAIRS"},
+    "interaction_file": {"path": "INDEX_FILE"},
+    "user_file": {"path": "USER_FILE"},
 }
 
 
@@ -184,6 +193,9 @@ def test_selector_picks_training_rows_deterministically(registry: str, name: str
     if params.get("path") == "INDEX_FILE":
         (tmp_path / "ids.txt").write_text(f"{train[0]}\n{train[3]}\n")
         params["path"] = str(tmp_path / "ids.txt")
+    if params.get("path") == "USER_FILE":
+        (tmp_path / "users.txt").write_text(f"{data.user[train[0]]}\n")
+        params["path"] = str(tmp_path / "users.txt")
     if params.get("pairs") == "TWO_TRAINING_PAIRS":
         params["pairs"] = [[int(data.user[r]), int(data.item[r])] for r in train[:2]]
     selector = REGISTRIES[registry][name].from_params(params)
@@ -196,7 +208,10 @@ def test_selector_picks_training_rows_deterministically(registry: str, name: str
         REGISTRIES[registry][name].from_params({"no_such_parameter": 1})
 
 
-@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in ("models", "recommenders") for n in REGISTRIES[r]])
+MODEL_REGISTRIES = ("models", "recommenders", "text_classifiers", "language_models")
+
+
+@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in MODEL_REGISTRIES for n in REGISTRIES[r]])
 def test_model_builds_from_the_generator_and_scores_its_kinds_data(registry: str, name: str) -> None:
     kind = _kind_owning(registry, name)
     case = toy_case(kind.name)
@@ -212,6 +227,121 @@ def test_model_builds_from_the_generator_and_scores_its_kinds_data(registry: str
     assert all(np.isfinite(logits).all() for logits, _ in stored.values())
 
 
+@pytest.mark.parametrize(("registry", "name"), [(r, n) for r in ("splits", "interaction_splits") for n in REGISTRIES[r]])
+def test_split_recipe_builds_a_valid_split_of_its_kinds_data(registry: str, name: str, tmp_path) -> None:
+    kind = _kind_owning(registry, name)
+    case = toy_case(kind.name)
+    data = case.resolved.dataset.load()
+    params: dict[str, Any] = {}
+    if "path" in constructor_parameters(REGISTRIES[registry][name]):
+        # membership produced elsewhere: the toy case's own default split, written to a file
+        default = case.kind.split_spec().build(data, case.resolved.selector)
+        split = default[1] if isinstance(default, tuple) else default
+        n = len(default[0]) if isinstance(default, tuple) else len(data)
+        if n != len(data):  # a re-indexing recipe: keep the loaded rows instead
+            order = np.random.default_rng(0).permutation(len(data))
+            half, three_quarters = len(data) // 2, 3 * len(data) // 4
+            parts = {"train": order[:half], "validation": order[half:three_quarters], "test": order[three_quarters:]}
+        else:
+            parts = {"train": split.train, "validation": split.validation, "test": split.test}
+        np.savez(tmp_path / "split.npz", **parts)
+        params["path"] = str(tmp_path / "split.npz")
+    else:
+        parts = None
+    spec = REGISTRIES[registry][name].from_params(params)
+    built = spec.build(data, case.resolved.selector)
+    split = built[1] if isinstance(built, tuple) else built
+    assert split.train.size > 0 and split.forget.size > 0 and np.isin(split.forget, split.train).all()
+    if parts is not None:
+        assert np.array_equal(split.train, np.sort(parts["train"]))
+        assert np.array_equal(split.test, np.sort(parts["test"]))
+
+
+# -- corpus selectors (language models): insert canaries, forget the trained ones ---------------
+@pytest.mark.parametrize("name", list(REGISTRIES["corpus_selectors"]))
+def test_corpus_selector_inserts_canaries_to_forget_and_to_hold_out(name: str) -> None:
+    case = toy_case("language_model")
+    corpus = as_corpus(case.resolved.dataset.load())
+    selector = REGISTRIES["corpus_selectors"][name](count=3, heldout=2, digits=5)
+    first = selector.insert(corpus, torch.Generator().manual_seed(0))
+    again = selector.insert(corpus, torch.Generator().manual_seed(0))
+    assert len(first.text) == len(corpus) + 5 and first.text.texts[: len(corpus)] == corpus.texts
+    assert first.forget.tolist() == [len(corpus), len(corpus) + 1, len(corpus) + 2]
+    assert first.heldout.tolist() == [len(corpus) + 3, len(corpus) + 4]
+    assert [first.text.texts[r] for r in first.forget] == [first.canaries[int(r)].text for r in first.forget]
+    assert len({c.name for c in first.canaries.values()}) == 5 and all(len(c.secret) == 5 for c in first.canaries.values())
+    assert first.text.texts == again.text.texts
+    split = case.kind.split_spec().build(len(corpus), first, torch.Generator().manual_seed(0))
+    assert np.isin(first.forget, split.train).all() and not np.isin(first.heldout, split.train).any()
+    assert np.array_equal(split.heldout_forget, first.heldout)
+
+
+# -- similar-sample constructors, through a kind's experiment -----------------------------------
+SIMILAR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
+    # constructor -> (kind whose toy data it is built on, its `similar` table)
+    "block_mask": ("classification", {"block": 4, "ratio": 0.25, "doses": [0, 1, 3], "heldout": 2, "seed": 5}),
+    "augment": ("classification", {"copies": 2, "heldout": 1, "shift": 1, "crop": 0.9}),
+    "embedding_neighbours": ("classification", {"tau": 0.3, "encoder": "pixels", "max_neighbours": 3}),
+    "paraphrase": ("text_classification", {"doses": [1, 2], "heldout": 1, "seed": 2}),
+}
+
+
+def test_every_similar_constructor_has_an_example() -> None:
+    assert set(SIMILAR_EXAMPLES) == set(REGISTRIES["similar"])
+
+
+def _with_similar(kind_name: str, similar: dict[str, Any] | None, methods: list[dict[str, Any]] | None = None) -> Any:
+    kind = KINDS[kind_name]
+    raw = {**kind.toy_config(), "similar": similar}
+    if methods is not None:
+        raw["methods"] = methods
+    config = kind.config_model.model_validate(raw)
+    assert kind.problems(config, "toy") == []
+    resolved = kind.resolve(config)
+    return kind, resolved, kind.prepare(resolved, resolved.dataset.load())
+
+
+@pytest.mark.parametrize("name", list(REGISTRIES["similar"]))
+def test_similar_constructor_places_its_copies_in_retain_and_its_distribution(name: str) -> None:
+    kind_name, params = SIMILAR_EXAMPLES[name]
+    _, _, plain = _with_similar(kind_name, None)
+    kind, _resolved, prepared = _with_similar(kind_name, {"name": name, **params})
+    split, similar, base = prepared.split, prepared.similar, plain.split
+    assert similar is not None and np.array_equal(similar.targets, split.forget) and np.array_equal(split.forget, base.forget)
+    copies, heldout = similar.copies, np.setdiff1d(np.arange(base.n_samples, split.n_samples), similar.copies)
+    assert np.isin(copies, split.retain).all() and not np.isin(copies, np.r_[split.test, split.validation]).any()
+    assert np.array_equal(split.test, base.test) and np.array_equal(split.validation, base.validation)
+    assert np.array_equal(split.forget_distribution, np.union1d(split.forget, similar.rows))  # D \ N(S) is the unlearning oracle
+    assert np.array_equal(kind.reference_rows(prepared, "unlearning"), np.setdiff1d(split.train, split.forget_distribution))
+    counts = kind.stored_arrays(prepared)["similar/count"]
+    if "doses" in params:
+        assert sorted(counts.tolist()) == sorted(np.resize(params["doses"], split.forget.size).tolist())
+    elif "copies" in params:
+        assert (counts == params["copies"]).all()
+    else:  # neighbours among retain rows, at most max_neighbours each
+        assert copies.size == 0 and np.isin(similar.rows, base.retain).all() and 0 < counts.max() <= params["max_neighbours"]
+    expected_heldout = params.get("heldout", 0) * split.forget.size
+    assert heldout.size == expected_heldout and (expected_heldout == 0 or np.isin(heldout, split.heldout_forget).all())
+    labels = prepared.data.y
+    assert torch.equal(labels[torch.as_tensor(similar.rows)], labels[torch.as_tensor(similar.target_of)])
+    again = _with_similar(kind_name, {"name": name, **params})[2]
+    assert again.fingerprint == prepared.fingerprint  # seeded: the same copies every time
+
+
+@pytest.mark.parametrize("name", list(REGISTRIES["forget_expansions"]))
+def test_forget_expansion_widens_one_methods_forget_set_only(name: str) -> None:
+    methods = [{"name": "retrain"}, {"name": "retrain", "label": "retrain+N", "forget": {"name": name}}]
+    kind, resolved, prepared = _with_similar("classification", {"name": "block_mask", "block": 4, "ratio": 0.25, "copies": 2}, methods)
+    expanded = kind.expand_forget(resolved, prepared, "retrain+N")
+    assert kind.expand_forget(resolved, prepared, "retrain") is prepared
+    similar = prepared.similar
+    assert np.array_equal(expanded.split.forget, np.union1d(prepared.split.forget, similar.rows))
+    assert np.array_equal(expanded.split.retain, np.setdiff1d(prepared.split.retain, similar.rows))
+    # retraining what the remedy leaves is the unlearning oracle's training set
+    assert np.array_equal(expanded.split.retain, kind.reference_rows(prepared, "unlearning"))
+    assert expanded.data is prepared.data and np.array_equal(expanded.split.test, prepared.split.test)
+
+
 REGISTRY_CHECKS = {
     "kinds": test_kind_runs_its_toy_experiment_end_to_end,
     "methods": test_method_contract,
@@ -221,8 +351,16 @@ REGISTRY_CHECKS = {
     "interaction_datasets": test_dataset_loads_with_its_defaults_into_its_kinds_data,
     "selectors": test_selector_picks_training_rows_deterministically,
     "interaction_selectors": test_selector_picks_training_rows_deterministically,
+    "splits": test_split_recipe_builds_a_valid_split_of_its_kinds_data,
+    "interaction_splits": test_split_recipe_builds_a_valid_split_of_its_kinds_data,
     "models": test_model_builds_from_the_generator_and_scores_its_kinds_data,
     "recommenders": test_model_builds_from_the_generator_and_scores_its_kinds_data,
+    "text_datasets": test_dataset_loads_with_its_defaults_into_its_kinds_data,
+    "text_classifiers": test_model_builds_from_the_generator_and_scores_its_kinds_data,
+    "language_models": test_model_builds_from_the_generator_and_scores_its_kinds_data,
+    "corpus_selectors": test_corpus_selector_inserts_canaries_to_forget_and_to_hold_out,
+    "similar": test_similar_constructor_places_its_copies_in_retain_and_its_distribution,
+    "forget_expansions": test_forget_expansion_widens_one_methods_forget_set_only,
 }
 
 

@@ -78,7 +78,7 @@ def test_a_new_store_has_the_schema_version_wal_and_foreign_keys(tmp_path) -> No
     path = tmp_path / "deep" / "folder" / "s.sqlite"
     _store_with_everything(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -265,8 +265,8 @@ BAD_STORES = {
     "random bytes": (_random_bytes, "is not an SQLite database, so not an unlearnkit store"),
     "another program's database": (_foreign_sqlite, r"is an SQLite database but not an unlearnkit store \(it has tables \['songs'\]\)"),
     "database without tables": (_sqlite_without_tables, r"is an SQLite database but not an unlearnkit store \(it has no tables\)"),
-    "newer schema": (_newer_schema, r"written by a newer unlearnkit \(schema 7; this version reads up to 1\)"),
-    "missing table": (_missing_table, "is missing the table\\(s\\) tuning_trials of schema 1: the store is damaged"),
+    "newer schema": (_newer_schema, r"written by a newer unlearnkit \(schema 7; this version reads up to 4\)"),
+    "missing table": (_missing_table, "is missing the table\\(s\\) tuning_trials of schema 4: the store is damaged"),
 }
 
 

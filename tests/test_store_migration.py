@@ -72,7 +72,7 @@ def test_migration_keeps_every_row_and_fills_the_new_columns(v0_copy) -> None:
     before = {table: _rows(v0_copy, table) for table in V0_TABLES}
     SQLiteStore(str(v0_copy)).migrate()
     with sqlite3.connect(v0_copy) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -153,7 +153,7 @@ def test_writing_to_a_v0_store_migrates_it_first(v0_copy) -> None:
     db.close()
     store.save_trial("new", "v0_untraining", "finetune", {"lr": 0.1}, 0.5, 1.0)
     with sqlite3.connect(v0_copy) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
     assert store.load_trial("new") == (0.5, 1.0) and len(store.runs()) == 15
 

@@ -124,7 +124,7 @@ def test_tune_time_budget_below_any_setting_selects_nothing(tmp_path, capsys) ->
     assert main([*args, "--output", str(recipes)]) == 0
     assert "[[experiment.methods]]" not in recipes.read_text()
     assert recipes.read_text().count("configured recipe kept") == 2
-    assert "none selectable" in capsys.readouterr().out
+    assert "none selectable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -145,13 +145,12 @@ def test_tune_reuses_stored_trials_and_reselects_under_a_budget(tmp_path, capsys
     config.write_text(TINY)
     args = ["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "3"]
     assert main([*args, "--output", str(first)]) == 0
-    assert "(stored)" not in capsys.readouterr().out
+    assert "(stored)" not in capsys.readouterr().err
     assert main([*args, "--output", str(second)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("(stored)") == 6
+    assert capsys.readouterr().err.count("(stored)") == 6
     assert first.read_text() == second.read_text()
     assert main([*args, "--max-time-fraction", "1e-9", "--output", str(second)]) == 0
-    assert capsys.readouterr().out.count("(stored)") == 6
+    assert capsys.readouterr().err.count("(stored)") == 6
     assert second.read_text().count("configured recipe kept") == 2
 
 
@@ -162,7 +161,7 @@ def test_tune_trials_are_not_shared_across_tuning_seeds(tmp_path, capsys) -> Non
     assert main(args) == 0
     capsys.readouterr()
     assert main([*args, "--tuning-seed", "7"]) == 0
-    assert "(stored)" not in capsys.readouterr().out
+    assert "(stored)" not in capsys.readouterr().err
 
 
 def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsys, monkeypatch) -> None:
@@ -173,7 +172,7 @@ def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsy
     config, recipes = tmp_path / "tiny.toml", tmp_path / "recipes.toml"
     config.write_text(TINY)
     assert main(["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "2", "--output", str(recipes)]) == 0
-    assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().out.split())
+    assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().err.split())
     text = recipes.read_text()
     assert "# finetune: every setting failed; configured recipe kept" in text
     assert text.count("[[experiment.methods]]") == 1

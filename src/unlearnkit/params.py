@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, Self
 
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.registry import did_you_mean
 
 
 class Constraint(Protocol):
@@ -161,7 +162,7 @@ class Configurable:
         """Every problem with ``params`` for this class, as messages prefixed by ``where``."""
         allowed = constructor_parameters(cls)
         problems = [
-            f"{where}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed) or '(none)'}"
+            f"{where}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed) or '(none)'}{did_you_mean(key, allowed)}"
             for key in params
             if key not in allowed
         ]

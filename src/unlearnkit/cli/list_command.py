@@ -25,7 +25,10 @@ def describe(cls: type) -> dict[str, Any]:
     for name in constructor_parameters(cls):
         constraint = getattr(cls, "parameter_constraints", {}).get(name)
         entry["parameters"][name] = constraint.describe() if constraint is not None else "any"
-    for attribute in ("direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget"):
+    attributes = (
+        "direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget", "modalities", "appends"
+    )
+    for attribute in attributes:
         # Properties (a population metric's goals depend on its split) have no class-level value.
         if hasattr(cls, attribute) and not isinstance(getattr(cls, attribute), property):
             value = getattr(cls, attribute)

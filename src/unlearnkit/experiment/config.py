@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from unlearnkit.errors import ConfigError
 from unlearnkit.kinds.registry import KINDS
 from unlearnkit.kinds.schema import ExperimentFields
+from unlearnkit.registry import did_you_mean
 
 
 def key_path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -32,21 +33,34 @@ def validate_experiment(entry: Any, where: str) -> tuple[ExperimentFields | None
         return None, [f"{where}: expected a table; got {type(entry).__name__}"]
     kind_name = entry.get("kind", "classification")
     if not isinstance(kind_name, str) or kind_name not in KINDS:
-        return None, [f"{where}.kind: unknown experiment kind {kind_name!r}; registered kinds: {', '.join(KINDS)}"]
+        close = did_you_mean(kind_name, KINDS) if isinstance(kind_name, str) else ""
+        return None, [f"{where}.kind: unknown experiment kind {kind_name!r}{close}; registered kinds: {', '.join(KINDS)}"]
     kind = KINDS[kind_name]
     try:
         experiment = kind.config_model.model_validate(entry)
     except ValidationError as error:
-        return None, [f"{key_path(where, e['loc'])}: {e['msg']}" for e in error.errors()]
+        return None, [_schema_problem(where, e, list(kind.config_model.model_fields)) for e in error.errors()]
     return experiment, kind.problems(experiment, where)
+
+
+def _schema_problem(where: str, error: Any, fields: list[str]) -> str:
+    """One pydantic error as a message naming the key, the problem and the value received (and a close key name)."""
+    path = key_path(where, error["loc"])
+    if error["type"] == "extra_forbidden":
+        key = str(error["loc"][-1])
+        known = fields if len(error["loc"]) == 1 else []
+        allowed = f"; allowed keys: {', '.join(known)}" if known else ""
+        return f"{path}: unknown key{did_you_mean(key, known)}{allowed}"
+    received = repr(error["input"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}; got {received}" if len(received) <= 80 else f"{path}: {message}"
 
 
 def parse_experiments(raw: dict[str, Any], source: str) -> list[ExperimentFields]:
     """Validate a parsed configuration; raise :class:`ConfigError` listing every problem."""
     problems: list[str] = []
-    unknown = sorted(set(raw) - {"experiment"})
-    if unknown:
-        problems.append(f"unknown top-level key(s) {unknown}; expected [[experiment]] tables")
+    for key in sorted(set(raw) - {"experiment"}):
+        problems.append(f"unknown top-level key {key!r}{did_you_mean(key, ['experiment'])}; expected [[experiment]] tables")
     entries = raw.get("experiment")
     if not isinstance(entries, list) or not entries:
         problems.append("experiment: at least one [[experiment]] table is required")

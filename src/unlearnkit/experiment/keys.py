@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from unlearnkit import __version__
 from unlearnkit.kinds.base import ResolvedExperiment
 from unlearnkit.methods.base import UnlearningMethod
+from unlearnkit.version import __version__
 
 
 def stable_hash(payload: Any) -> str:
@@ -40,13 +40,18 @@ def reference_key(resolved: ResolvedExperiment, seed: int) -> str:
 
 
 def run_config(resolved: ResolvedExperiment, label: str, method: UnlearningMethod, seed: int) -> dict[str, Any]:
-    return {
+    """What determines one run; a method that unlearns an expanded forget set adds the expansion (other keys are unchanged)."""
+    config = {
         "experiment": resolved.name,
         "setting": resolved.setting(),
         "method": [type(method).__name__, label, method.get_params()],
         "metrics": resolved.metric_params(),
         "seed": seed,
     }
+    expansion = resolved.expansion_params(label)
+    if expansion is not None:
+        config["forget_expansion"] = expansion
+    return config
 
 
 def run_key(resolved: ResolvedExperiment, label: str, method: UnlearningMethod, seed: int) -> str:

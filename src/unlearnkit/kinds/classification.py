@@ -3,7 +3,11 @@
 Data are :class:`~unlearnkit.data.ClassificationData` (images, labels,
 groups); the forget selector picks training samples and may name a whole
 distribution (a class, an identity), whose never-trained samples form the
-held-out forget split the "unlearning" goal is judged on. Models are
+held-out forget split the "unlearning" goal is judged on. A ``similar``
+table adds near-copies of the forget samples to the training set (or
+records existing neighbours); the forget distribution is then S u N(S), so
+under "unlearning" the reference is retraining without the copies too while
+the ``retrain`` method still retrains on D minus S (the seed's two oracles). Models are
 :class:`~unlearnkit.models.Classifier` builders; originals and references
 share one :class:`~unlearnkit.training.TrainSpec`. Per-example outputs are
 the logits on every split.
@@ -12,14 +16,14 @@ the logits on every split.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.registry import DATASETS, SELECTORS
+from unlearnkit.data.registry import DATASETS, SELECTORS, SPLITS
 from unlearnkit.data.splitting import SplitSpec
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
@@ -66,7 +70,8 @@ def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0)
 class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
     name = "classification"
     description = "image classifiers; forget samples, classes or identities"
-    config_model = ClassificationExperimentConfig
+    config_model: ClassVar[type[ExperimentFields]] = ClassificationExperimentConfig
+    similar_modality = "image"
 
     @property
     def datasets(self) -> Registry[Any]:
@@ -79,6 +84,10 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
     @property
     def models(self) -> Registry[Any]:
         return MODELS
+
+    @property
+    def splits(self) -> Registry[Any]:
+        return SPLITS
 
     @property
     def split_spec(self) -> type[Configurable]:
@@ -102,32 +111,44 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
             "metrics": ["retain_acc", "forget_acc"],
         }
 
-    def _defines_distribution(self, config: ExperimentFields) -> bool:
+    def _selector_distribution(self, config: ExperimentFields) -> bool:
         return config.forget.name in SELECTORS and bool(SELECTORS[config.forget.name].defines_distribution)
 
+    def _defines_distribution(self, config: ExperimentFields) -> bool:
+        """A class or identity selector, or similar samples (the distribution S u N(S))."""
+        return self._selector_distribution(config) or config.similar is not None
+
+    def _has_heldout(self, config: ExperimentFields) -> bool:
+        """Never-trained samples of the forget distribution: the selector's unseen ones, or held-out copies."""
+        return self._selector_distribution(config) or (config.similar is not None and config.similar.heldout > 0)
+
     def stored_splits(self, config: ExperimentFields) -> tuple[str, ...]:
-        return tuple(s for s in SPLIT_NAMES if s != "heldout_forget" or self._defines_distribution(config))
+        return tuple(s for s in SPLIT_NAMES if s != "heldout_forget" or self._has_heldout(config))
 
     def extra_problems(self, config: ExperimentFields, where: str) -> list[str]:
         problems = []
-        has_distribution = self._defines_distribution(config)
         for index, metric in enumerate(config.metric_components()):
-            if metric.name in METRICS and "heldout_forget" in METRICS[metric.name].requires_splits and not has_distribution:
+            valid = metric.name in METRICS and not METRICS[metric.name].parameter_problems(metric.params, "")
+            needs_heldout = valid and "heldout_forget" in METRICS[metric.name](**metric.params).needed_splits()
+            if needs_heldout and not self._has_heldout(config):
                 problems.append(
-                    f"{where}.metrics[{index}]: {metric.name!r} needs held-out samples of the forget distribution, which only a "
-                    f"selector defining a distribution provides; {config.forget.name!r} does not"
+                    f"{where}.metrics[{index}]: {metric.name!r} needs held-out samples of the forget distribution, which a selector "
+                    f"defining a distribution or `similar` with heldout > 0 provides; this experiment has neither"
                 )
-        if config.goal == "unlearning" and config.forget.name in SELECTORS and not has_distribution:
+        if config.goal == "unlearning" and config.forget.name in SELECTORS and not self._defines_distribution(config):
             defining = [n for n in SELECTORS if SELECTORS[n].defines_distribution]
             problems.append(
-                f"{where}.forget.name: goal 'unlearning' needs a selector that defines a forget distribution "
-                f"({', '.join(defining)}); {config.forget.name!r} selects individual samples"
+                f"{where}.forget.name: goal 'unlearning' needs a forget distribution: a selector that defines one "
+                f"({', '.join(defining)}) or similar samples (a `similar` table); {config.forget.name!r} selects individual samples"
             )
         return problems
 
     def prepare(self, resolved: ResolvedExperiment, data: ClassificationData) -> Prepared[ClassificationData]:
         split = resolved.split_spec.build(data, resolved.selector)
-        return Prepared(data, split, data.fingerprint)
+        if resolved.similar is None:
+            return Prepared(data, split, data.fingerprint)
+        built = resolved.similar.build(data, split)
+        return Prepared(built.data, built.split, built.data.fingerprint, built.similar, built.data)
 
     def fit(
         self, resolved: ResolvedExperiment, prepared: Prepared[ClassificationData], rows: np.ndarray,

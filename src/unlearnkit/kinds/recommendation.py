@@ -25,7 +25,7 @@ from torch import nn
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.data.recsys.splitting import InteractionSplitSpec
-from unlearnkit.data.registry import INTERACTION_DATASETS, INTERACTION_SELECTORS
+from unlearnkit.data.registry import INTERACTION_DATASETS, INTERACTION_SELECTORS, INTERACTION_SPLITS
 from unlearnkit.errors import InvalidParameterError, SplitError
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
@@ -67,6 +67,10 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
     @property
     def models(self) -> Registry[Any]:
         return RECOMMENDERS
+
+    @property
+    def splits(self) -> Registry[Any]:
+        return INTERACTION_SPLITS
 
     @property
     def split_spec(self) -> type[Configurable]:

@@ -10,7 +10,9 @@ from typing import Any
 
 from unlearnkit.kinds.base import ExperimentKind
 from unlearnkit.kinds.classification import ClassificationKind
+from unlearnkit.kinds.language_model import LanguageModelKind
 from unlearnkit.kinds.recommendation import RecommendationKind
+from unlearnkit.kinds.text_classification import TextClassificationKind
 from unlearnkit.registry import Registry
 
 KINDS: Registry[ExperimentKind[Any, Any]] = Registry(
@@ -18,5 +20,7 @@ KINDS: Registry[ExperimentKind[Any, Any]] = Registry(
     {
         "classification": ClassificationKind(),
         "recommendation": RecommendationKind(),
+        "text_classification": TextClassificationKind(),
+        "language_model": LanguageModelKind(),
     },
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
 Goal = Literal["untraining", "unlearning"]
 
@@ -26,10 +26,33 @@ class Component(BaseModel):
         return dict(self.model_extra or {})
 
 
+class SimilarEntry(Component):
+    """``similar = { name = "block_mask", block = 7, ratio = 0.25, copies = 10, seed = 0 }``: similar samples of the forget set.
+
+    ``name`` and the remaining keys are a similar-sample constructor and its
+    parameters; the experiment adds ``seed`` (the construction's own
+    generator), ``doses`` (copies per target, dealt over the targets in turn:
+    a dose-response design inside one experiment; replaces ``copies``) and
+    ``heldout`` (fresh copies per target never trained on: the held-out
+    split of the forget distribution). See :mod:`unlearnkit.data.similar.build`.
+    """
+
+    seed: int = Field(default=0, ge=0)
+    doses: list[NonNegativeInt] | None = Field(default=None, min_length=1)
+    heldout: int = Field(default=0, ge=0)
+
+
 class MethodEntry(Component):
-    """A method to run; ``label`` tells apart two entries of the same method (e.g. two modes)."""
+    """A method to run; ``label`` tells apart two entries of the same method (e.g. two modes).
+
+    ``forget`` (optional) expands the experiment's forget set S for this
+    method only, e.g. ``{ name = "neighbourhood" }``: the method unlearns
+    S u N(S) (the remedy), while every metric still reads S and the same
+    reference models.
+    """
 
     label: str | None = None
+    forget: Component | None = None
 
     @property
     def display_name(self) -> str:
@@ -56,6 +79,8 @@ class ExperimentFields(BaseModel):
     dataset: Component
     split: dict[str, Any] = Field(default_factory=dict)
     forget: Component
+    # Near-copies or neighbours of the forget set S (kinds with similar samples only).
+    similar: SimilarEntry | None = None
     model: Component
     train: dict[str, Any] = Field(default_factory=dict)
     methods: list[MethodEntry] = Field(min_length=1)

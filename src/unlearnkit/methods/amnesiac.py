@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.basic import random_wrong_labels
 from unlearnkit.methods.defaults import TaskFacts, epoch_share
 from unlearnkit.methods.optim import (
@@ -30,6 +30,7 @@ class Amnesiac(OptimizerChoiceMethod):
     constant, see :mod:`~unlearnkit.methods.defaults`), no weight decay for
     Adam on an SGD recipe; ``epochs`` = 10 % of the recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on retain plus forget samples relabelled with fixed random wrong classes (amnesiac)"
     parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.common import frozen_copy, random_subset
 from unlearnkit.methods.defaults import TaskFacts, epoch_share
 from unlearnkit.methods.optim import (
@@ -34,6 +34,7 @@ class BadTeacher(OptimizerChoiceMethod):
     constant, see :mod:`~unlearnkit.methods.defaults`), no weight decay for
     Adam on an SGD recipe; ``epochs`` = 10 % of the recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "distil retain from the original and forget from a random network (bad teacher)"
     parameter_constraints = {

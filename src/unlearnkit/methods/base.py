@@ -64,6 +64,22 @@ class UnlearnTask:
 
 
 @dataclass(frozen=True, eq=False)
+class TextClassificationTask(UnlearnTask):
+    """An :class:`UnlearnTask` whose inputs are token ids (``data.x`` int64, kind "text_classification").
+
+    The image-classification methods that only read the model's outputs,
+    parameters and features serve it; those that perturb or synthesise
+    inputs (noise, adversarial steps) do not declare it.
+    """
+
+    kind: ClassVar[str] = "text_classification"
+
+
+# The classifier kinds a method of the model's outputs and parameters serves (images and token ids).
+CLASSIFIER_KINDS: frozenset[str] = frozenset({"classification", "text_classification"})
+
+
+@dataclass(frozen=True, eq=False)
 class UnlearnResult:
     model: nn.Module
     seconds: float

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearningMethod, UnlearnTask
 from unlearnkit.methods.defaults import StopWhenUnseen, TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.optim import (
     GradientMethod,
@@ -28,6 +28,7 @@ class Retrain(UnlearningMethod):
     other method is compared with. An empty forget set retrains on all of
     the training data (the method runs anyway).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "retrain from scratch on the retain set (exact; the reference)"
     role = "retrain"
@@ -46,6 +47,7 @@ class Original(UnlearningMethod):
     The baseline that shows how much there is to forget: its gap to
     retraining is what every other method should close.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "do nothing (the original model; shows how much there is to forget)"
     role = "original"
@@ -63,6 +65,7 @@ class Finetune(GradientMethod):
     A fifth of the peak rate moves the network out of the sharp minimum the
     cosine schedule ended in without re-running training's early, large steps.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on the retain set (catastrophic forgetting)"
     parameter_constraints = dict(GradientMethod.common_constraints)
@@ -112,6 +115,7 @@ class NegGrad(OptimizerChoiceMethod):
     ``epochs`` = the recipe's epochs over the forget set, a cap that costs
     about the forget fraction of retraining.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "gradient ascent on the forget set (stops when the forget set looks unseen)"
     parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "early_stop": Boolean()}
@@ -164,6 +168,7 @@ class NegGradPlus(OptimizerChoiceMethod):
     on an SGD recipe, otherwise the recipe's momentum and weight decay;
     ``epochs`` = 10 % of the recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "gradient descent on retain plus ascent on forget (NegGrad+)"
     parameter_constraints = {
@@ -222,6 +227,7 @@ class RandomLabel(GradientMethod):
     decay; ``lr`` = 0.2 x the recipe's peak rate (as :class:`Finetune`) and
     ``epochs`` = 10 % of the recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "train forget samples towards random wrong labels, interleaved with retain"
     parameter_constraints = dict(GradientMethod.common_constraints)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.defaults import TaskFacts, epoch_share, readable, sgd_rate, steps_for
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval, NoneOr
@@ -53,6 +53,7 @@ class L1Sparse(GradientMethod):
     (a few percent of a typical weight of a small CNN, whose initial scale is
     ~0.1; 0.01 cost more than 10 % of retain accuracy on the tuning case).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on retain with a linearly decaying l1 penalty on the weights (l1-sparse)"
     parameter_constraints = {

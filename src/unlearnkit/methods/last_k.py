@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval
@@ -78,6 +78,7 @@ class CatastrophicForgettingK(_LastKMethod):
     decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 10 % of the
     recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune only the last k blocks on the retain set (CF-k)"
     parameter_constraints = {**GradientMethod.common_constraints, "k": Interval(int, 1, None)}
@@ -116,6 +117,7 @@ class ExactUnlearningK(_LastKMethod):
     decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 33 % of the
     recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "re-initialise the last k blocks and train them on the retain set (EU-k)"
     parameter_constraints = {**GradientMethod.common_constraints, "k": Interval(int, 1, None)}

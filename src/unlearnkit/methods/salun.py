@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.masking import FrozenCoordinates, saliency_mask
 from unlearnkit.methods.optim import (
@@ -36,6 +36,7 @@ class SalUn(GradientMethod):
     decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 10 % of the
     recipe's (at least 1).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "random-label unlearning restricted to the weights most salient for the forget loss (SalUn)"
     parameter_constraints = {**GradientMethod.common_constraints, "gamma": Interval(float, 0.0, 1.0, "right")}

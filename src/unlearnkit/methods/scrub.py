@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.common import distillation_kl, frozen_copy
 from unlearnkit.methods.defaults import TaskFacts, epoch_share, unseen_forget_accuracy
 from unlearnkit.methods.optim import (
@@ -94,6 +94,7 @@ class Scrub(OptimizerChoiceMethod):
     recipe, the recipe's batch size for the min-steps; ``epochs`` = 10 % of
     the recipe's, at least ``msteps``.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "teacher-student unlearning: diverge from the original on forget, match it on retain (SCRUB, SCRUB+R)"
     parameter_constraints = {

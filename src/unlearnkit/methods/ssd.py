@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearningMethod, UnlearnTask
 from unlearnkit.methods.defaults import TaskFacts
 from unlearnkit.methods.flat_loss import FlatLoss, parameter_names
 from unlearnkit.params import Interval, NoneOr
@@ -80,6 +80,7 @@ class SelectiveSynapticDampening(UnlearningMethod):
     training set (10 % forgetting with alpha=10), and almost everything the
     forget set touches when it is tiny. ``batch_size`` = the recipe's.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "selective synaptic dampening: shrink parameters the forget set dominates (no training)"
     parameter_constraints = {

@@ -8,7 +8,7 @@ import numpy as np
 
 from unlearnkit.errors import MissingReferenceError
 from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import EvalContext, Metric
+from unlearnkit.metrics.base import ALL_KINDS, EvalContext, Metric
 from unlearnkit.params import Interval
 
 
@@ -165,7 +165,7 @@ class WallTime(Metric):
     description = "unlearning wall time in seconds (retraining: its whole training)"
     direction = "lower"
     notion = "efficiency"
-    task_kinds = frozenset({"classification", "recommendation"})
+    task_kinds = ALL_KINDS
 
     def compute(self, ctx: EvalContext) -> float:
         return ctx.seconds
@@ -176,7 +176,7 @@ class Speedup(Metric):
     direction = "higher"
     needs_reference = True
     notion = "efficiency"
-    task_kinds = frozenset({"classification", "recommendation"})
+    task_kinds = ALL_KINDS
 
     def compute(self, ctx: EvalContext) -> float:
         _, reference_seconds = ctx.require_reference("speedup")
@@ -187,7 +187,7 @@ class PeakMemory(Metric):
     description = "extra peak resident memory of the unlearning call, MiB (kernel VmHWM reset at the start; Linux)"
     direction = "lower"
     notion = "efficiency"
-    task_kinds = frozenset({"classification", "recommendation"})
+    task_kinds = ALL_KINDS
 
     def compute(self, ctx: EvalContext) -> float:
         if ctx.peak_memory_mib is None:

@@ -12,6 +12,7 @@ statistic; the interval is a percentile bootstrap over examples.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from unlearnkit.metrics.population_metrics import Population, PopulationMetric, 
 from unlearnkit.metrics.registry import POPULATION_METRICS
 from unlearnkit.report.goals import Ranking, goal_warnings, rank
 from unlearnkit.report.tables import REFERENCE_LABELS
-from unlearnkit.store import RunRecord, StoreReader
+from unlearnkit.store import Outputs, RunRecord, StoreReader
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_LEVEL = 0.95
@@ -115,18 +116,59 @@ def population_tables(store: StoreReader, runs: list[RunRecord]) -> list[Populat
     return tables
 
 
+def retrain_against(runs: list[RunRecord]) -> dict[int, RunRecord]:
+    """Per seed, the ``retrain`` row that retrains without S itself (not an expanded forget set): the A(D∖S) oracle."""
+    return {r.seed: r for r in runs if r.role == "retrain" and "forget_expansion" not in r.config}
+
+
+def population_against_retrain(store: StoreReader, runs: list[RunRecord]) -> PopulationTable | None:
+    """The configuration's population metrics against the ``retrain`` rows (A(D∖S)), for an "unlearning" experiment.
+
+    Its reference is retraining without the whole forget distribution; this
+    second table puts every method next to the other oracle. None when the
+    experiment declares no population metrics or has no retrain row.
+    """
+    if not runs or runs[0].goal != "unlearning":
+        return None
+    name = runs[0].experiment
+    configs = store.experiment_configs()
+    metrics = _configured_metrics(name, configs[name]) if name in configs else []
+    retrains = retrain_against(runs)
+    if not metrics or len(retrains) < 2:
+        return None
+    table = _experiment_table(
+        store, name, configs[name], metrics, runs, lambda run: store.outputs(retrains[run.seed].run_key) if run.seed in retrains else None,
+    )
+    # The question it answers is untraining's: are the models indistinguishable from retraining without S?
+    return PopulationTable(table.experiment, "untraining", REFERENCE_LABELS["untraining"], table.metrics, table.metric_info, table.rows)
+
+
 def _experiment_table(
-    store: StoreReader, name: str, config: dict[str, Any], metrics: list[tuple[str, PopulationMetric]], runs: list[RunRecord]
+    store: StoreReader,
+    name: str,
+    config: dict[str, Any],
+    metrics: list[tuple[str, PopulationMetric]],
+    runs: list[RunRecord],
+    reference_of: Callable[[RunRecord], Outputs | None] | None = None,
 ) -> PopulationTable:
-    """Populations of exactly the configuration's current runs, paired by seed with the references they were compared with."""
+    """Populations of exactly the configuration's current runs, paired by seed with the references they were compared with.
+
+    ``reference_of`` replaces the stored references by other models' outputs (e.g. the retrain rows).
+    """
     references = store.references()
+    if reference_of is None:
+
+        def reference_of(run: RunRecord) -> Outputs | None:
+            return store.reference_outputs(run.reference_key) if run.reference_key in references else None
+
     goal = runs[0].goal
     seeds = list(config.get("seeds", sorted({r.seed for r in runs})))
     labels = [label for _, label in sorted({(r.method_position, r.label) for r in runs})]
     rows = []
     for label in labels:
         stored = sorted((r for r in runs if r.label == label), key=lambda r: r.seed)
-        paired = [r for r in stored if r.reference_key in references]
+        reference_outputs = {r.run_key: reference_of(r) for r in stored}
+        paired = [r for r in stored if reference_outputs[r.run_key] is not None]
         if len(paired) < 2:
             raise UnlearnkitError(
                 f"experiment {name!r}, method {label!r}: population metrics need at least 2 seeds with stored "
@@ -135,7 +177,7 @@ def _experiment_table(
                 "configuration (stored runs are skipped, missing references come from the model cache)"
             )
         unlearned = Population.stack([store.outputs(r.run_key) for r in paired])
-        reference = Population.stack([store.reference_outputs(r.reference_key) for r in paired])
+        reference = Population.stack([o for r in paired if (o := reference_outputs[r.run_key]) is not None])
         method_class = paired[0].method
         if _identical(unlearned, reference):
             rows.append(PopulationRow(label, method_class, [r.seed for r in paired], {}, "the reference population itself"))

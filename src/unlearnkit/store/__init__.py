@@ -5,8 +5,18 @@
 store with a :class:`~unlearnkit.errors.StoreError`.
 """
 
-from unlearnkit.store.records import ROLES, Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.records import ROLES, Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
 from unlearnkit.store.schema import SCHEMA_VERSION
 from unlearnkit.store.sqlite import SQLiteStore, StoreReader
 
-__all__ = ["ROLES", "SCHEMA_VERSION", "Outputs", "ReferenceRecord", "RunRecord", "SQLiteStore", "StoreReader"]
+__all__ = [
+    "ROLES",
+    "SCHEMA_VERSION",
+    "Arrays",
+    "FailureRecord",
+    "Outputs",
+    "ReferenceRecord",
+    "RunRecord",
+    "SQLiteStore",
+    "StoreReader",
+]

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from unlearnkit import faults
 from unlearnkit.errors import StoreError
 from unlearnkit.store.migrations import V0_TABLES, install_read_views, migrate, tables_of_version
 from unlearnkit.store.schema import SCHEMA_VERSION, create_schema_sql
@@ -125,8 +126,9 @@ def check_store(path: str) -> None:
     and ``-shm`` companion files when they are missing. Without a ``-wal``
     file no connection is open and the database file holds everything, so it
     is inspected as immutable: a file refused here gets no companions. (Should
-    a writer start meanwhile and SQLite fail to read the immutable file, it is
-    inspected again through the locking protocol.)
+    a writer start meanwhile, which makes a ``-wal`` file, and SQLite fail to
+    read the immutable file, it is inspected again through the locking
+    protocol; without a ``-wal`` file the failure is the file's own.)
     """
     check_store_file(path)
     if _in_wal_mode(path) and not os.path.exists(path + "-wal"):
@@ -134,7 +136,7 @@ def check_store(path: str) -> None:
             _inspect(path, _read_only_uri(path, immutable=True))
             return
         except StoreError as error:
-            if not isinstance(error.__cause__, sqlite3.DatabaseError):
+            if not isinstance(error.__cause__, sqlite3.DatabaseError) or not os.path.exists(path + "-wal"):
                 raise
     _inspect(path, _read_only_uri(path))
 
@@ -149,7 +151,7 @@ def _inspect(path: str, uri: str) -> None:
 
 
 @contextmanager
-def open_read_only(path: str) -> Iterator[sqlite3.Connection]:
+def open_read_only(path: str, *, writer: bool = False) -> Iterator[sqlite3.Connection]:
     """A connection that can neither create nor change the file, seeing a store of any known schema as the current one.
 
     An older store is shown through temporary views (see :mod:`.migrations`).
@@ -161,19 +163,29 @@ def open_read_only(path: str) -> Iterator[sqlite3.Connection]:
     In a folder this user cannot write (where the companions cannot be
     created) and without a ``-wal`` file, no writer is at work when reading
     starts, so the file is read as immutable.
+
+    A ``writer`` (a process that may write this store later) reads through a
+    read-write connection in query-only mode instead: as the last connection
+    closes, SQLite removes the companions it made, so a command that fails
+    after reading leaves the folder as it found it.
     """
     check_store_file(path)
     folder = os.path.dirname(os.path.abspath(path))
     immutable = _in_wal_mode(path) and not os.path.exists(path + "-wal") and not os.access(folder, os.W_OK)
     with _translated(path):
-        uri = _read_only_uri(path, immutable=immutable)
-        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        if writer:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        else:
+            uri = _read_only_uri(path, immutable=immutable)
+            connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     try:
         with _translated(path):
             connection.row_factory = sqlite3.Row
             version = schema_version(connection, path)
             if version is not None and version < SCHEMA_VERSION:
                 install_read_views(connection, version)
+            if writer:  # after the temporary views: they live in the connection, not in the file
+                connection.execute("PRAGMA query_only = ON")
             connection.execute("BEGIN")
             yield connection
     finally:
@@ -209,11 +221,13 @@ def _prepare(connection: sqlite3.Connection, path: str, new_file: bool) -> None:
 
 
 @contextmanager
-def open_for_writing(path: str) -> Iterator[sqlite3.Connection]:
+def open_for_writing(path: str, what: str = "") -> Iterator[sqlite3.Connection]:
     """A connection inside one write transaction: committed when the block ends, rolled back if it raises.
 
     A missing file (and its folder) is created with the current schema; an
-    older store is migrated first (one transaction of its own).
+    older store is migrated first (one transaction of its own). ``what`` names
+    the write for the fault-injection tests (:mod:`unlearnkit.faults`), which
+    kill the process inside the transaction or just after it.
     """
     check_writable_location(path)
     new_file = not os.path.lexists(path)
@@ -230,11 +244,13 @@ def open_for_writing(path: str) -> Iterator[sqlite3.Connection]:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                faults.reached("write", what)
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+            faults.reached("written", what)
     except BaseException:
         connection.close()
         if new_file and os.path.isfile(path) and os.path.getsize(path) == 0:

@@ -86,6 +86,8 @@ class Migration:
     derived: dict[str, dict[str, str]]
     # SQL functions the expressions call: name -> (number of arguments, function)
     functions: dict[str, tuple[int, Callable[..., Any]]] = field(default_factory=dict)
+    # Tables version ``source + 1`` adds (empty in a migrated store). Frozen copies, as for ``targets``.
+    new_tables: tuple[Table, ...] = ()
 
     def register(self, connection: sqlite3.Connection) -> None:
         for name, (n_args, function) in self.functions.items():
@@ -110,6 +112,8 @@ class Migration:
             connection.execute(f"INSERT INTO {new} ({', '.join(target.column_names)}) {select}")
             connection.execute(f"DROP TABLE {target.name}")
             connection.execute(f"ALTER TABLE {new} RENAME TO {target.name}")
+        for table in self.new_tables:
+            connection.execute(table.create_sql())
         connection.execute(f"PRAGMA user_version = {self.source + 1}")
 
 
@@ -140,8 +144,23 @@ _V0_TO_V1 = Migration(
     },
 )
 
+# -- version 1 -> 2 -------------------------------------------------------------
+# Version 2 adds the audit trail of deletion requests (`unlearnkit forget`); no existing table changes.
+V1_TABLES = V0_TABLES  # version 1 has the same eight tables (some with more columns)
+_V1_TO_V2 = Migration(source=1, source_tables=V1_TABLES, targets=(), derived={}, new_tables=(TABLES["audit_requests"],))
+
+# -- version 2 -> 3 -------------------------------------------------------------
+# Version 3 adds the units of work that failed in the last `run` or `tune` of an experiment; no existing table changes.
+V2_TABLES = (*V1_TABLES, "audit_requests")
+_V2_TO_V3 = Migration(source=2, source_tables=V2_TABLES, targets=(), derived={}, new_tables=(TABLES["failures"],))
+
+# -- version 3 -> 4 -------------------------------------------------------------
+# Version 4 adds named per-run and per-reference arrays (exposures, reconstructions); no existing table changes.
+V3_TABLES = (*V2_TABLES, "failures")
+_V3_TO_V4 = Migration(source=3, source_tables=V3_TABLES, targets=(), derived={}, new_tables=(TABLES["arrays"],))
+
 # Ordered: MIGRATIONS[v] upgrades version v to v + 1.
-MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V0_TO_V1, _V1_TO_V2, _V2_TO_V3, _V3_TO_V4)
 
 
 def tables_of_version(version: int) -> tuple[str, ...]:
@@ -170,5 +189,8 @@ def install_read_views(connection: sqlite3.Connection, version: int) -> None:
             select = step.select(connection, target, current.get(target.name, f"main.{target.name}"))
             connection.execute(f"CREATE TEMP VIEW {view} AS {select}")
             current[target.name] = f"temp.{view}"
+        for added in step.new_tables:
+            # Empty, in the connection's temporary schema: the file is not touched.
+            connection.execute(added.create_sql(f"temp.{added.name}"))
     for table, source in current.items():
         connection.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {source}")

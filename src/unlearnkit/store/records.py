@@ -13,6 +13,8 @@ import numpy as np
 
 # Per-example outputs of one model: split name -> (logits, labels).
 Outputs = dict[str, tuple[np.ndarray, np.ndarray]]
+# Named arrays of one model beyond its logits (e.g. "exposure/bits"): name -> array.
+Arrays = dict[str, np.ndarray]
 
 # A run's role decides the special rows of a report: "retrain" is the
 # reference under "untraining" and the denominator of time fractions,
@@ -62,3 +64,17 @@ class ReferenceRecord:
     metric_info: dict[str, dict[str, Any]]
     config: dict[str, Any]
     version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailureRecord:
+    """A unit of work that failed in the last ``run`` or ``tune`` of an experiment (see schema ``failures``)."""
+
+    key: str
+    command: str
+    experiment: str
+    unit: str
+    error: str
+    traceback: str
+    attempts: int
+    blocked_by: str | None = None

@@ -1,4 +1,4 @@
-"""The current layout of a store file (schema version 1) and the SQL built from it.
+"""The current layout of a store file (schema version 3) and the SQL built from it.
 
 ``PRAGMA user_version`` holds the schema version. Version 0 is the layout of
 stores written before the version was recorded (see :mod:`.migrations`).
@@ -26,6 +26,23 @@ stores written before the version was recorded (see :mod:`.migrations`).
   saved with ``torch.save``, loaded with ``weights_only=True``) and the
   training time they cost. Checkpoints live only in these rows: there are
   no checkpoint files to leave half-written.
+* ``audit_requests`` (schema 2): one row per deletion request answered by
+  ``unlearnkit forget``: what was deleted (a hash of the sorted ids and
+  their count, never the ids), how (method and every parameter), from which
+  checkpoint to which (SHA-256 of both files), the verification metrics,
+  when and how long, and the request it continues (``parent_id``, when the
+  input checkpoint is an earlier request's output). A row is written in one
+  transaction, complete or not at all.
+* ``failures`` (schema 3): the units of work of an experiment that failed in
+  the last ``run`` or ``tune`` of it (after their retries), with the error,
+  the traceback and the number of attempts, or the failed unit they needed;
+  a later ``run`` (``tune``) of the experiment replaces them.
+* ``arrays`` (schema 4): named per-example arrays of a run or a reference
+  model beyond its logits (``owner`` is a run key or a reference key), e.g.
+  per-target canary exposures, per-target reconstruction SSIMs and the
+  reconstructed images, or how many similar samples each target had.
+  Written in the same transaction as their run or reference; reports read
+  them without the code that computed them.
 """
 
 from __future__ import annotations
@@ -34,7 +51,7 @@ from dataclasses import dataclass
 
 # Changing a table's layout means: SCHEMA_VERSION + 1, a migration in migrations.py, and a frozen
 # copy of the old table definitions in the previous migration's ``targets``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -160,9 +177,70 @@ _MODELS = Table(
     ),
 )
 
+_AUDIT_REQUESTS = Table(
+    "audit_requests",
+    (
+        ("request_id", "TEXT PRIMARY KEY"),
+        ("parent_id", "TEXT REFERENCES audit_requests(request_id)"),
+        ("kind", "TEXT NOT NULL"),
+        ("method", "TEXT NOT NULL"),
+        ("params", "TEXT NOT NULL"),  # JSON: every hyper-parameter, defaults filled in
+        ("recipe", "TEXT"),  # JSON training recipe, or NULL when none was given
+        ("seed", "INTEGER NOT NULL"),
+        ("forget_unit", "TEXT NOT NULL"),
+        ("ids_sha256", "TEXT NOT NULL"),
+        ("ids_count", "INTEGER NOT NULL CHECK (ids_count > 0)"),
+        ("model_factory", "TEXT NOT NULL"),
+        ("data_path", "TEXT NOT NULL"),
+        ("data_sha256", "TEXT NOT NULL"),
+        ("validation_sha256", "TEXT"),
+        ("checkpoint_path", "TEXT NOT NULL"),
+        ("checkpoint_before_sha256", "TEXT NOT NULL"),
+        ("output_path", "TEXT NOT NULL"),
+        ("checkpoint_after_sha256", "TEXT NOT NULL"),
+        ("metrics", "TEXT NOT NULL"),  # JSON: {"before": {...}, "after": {...}}
+        ("method_seconds", "REAL NOT NULL"),
+        ("wall_seconds", "REAL NOT NULL"),
+        ("started_at", "TEXT NOT NULL"),  # ISO 8601, UTC
+        ("finished_at", "TEXT NOT NULL"),
+        ("version", "TEXT NOT NULL"),
+    ),
+)
+
+_FAILURES = Table(
+    "failures",
+    (
+        ("key", "TEXT NOT NULL"),  # what the unit would have produced: a run, model or trial key
+        ("command", "TEXT NOT NULL"),  # "run" or "tune"
+        ("experiment", "TEXT NOT NULL"),
+        ("unit", "TEXT NOT NULL"),  # e.g. "tiny/finetune/seed0"
+        ("error", "TEXT NOT NULL"),  # one line
+        ("traceback", "TEXT NOT NULL"),
+        ("attempts", "INTEGER NOT NULL"),
+        ("blocked_by", "TEXT"),  # the failed unit whose result this one needed (it was not run)
+        ("created_at", "REAL NOT NULL"),
+    ),
+    ("PRIMARY KEY (command, key)",),
+)
+
+# No foreign key: an owner is a run or a reference; writing either replaces its arrays.
+_ARRAYS = Table(
+    "arrays",
+    (
+        ("owner", "TEXT NOT NULL"),
+        ("name", "TEXT NOT NULL"),
+        ("array", "BLOB NOT NULL"),  # numpy .npy bytes (no pickle)
+    ),
+    ("PRIMARY KEY (owner, name)",),
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
-    for table in (_RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS)
+    for table in (
+        _RUNS, _OUTPUTS, _REFERENCE_RUNS, _REFERENCE_OUTPUTS, _EXPERIMENTS, _CURRENT_RUNS, _TUNING_TRIALS, _MODELS, _AUDIT_REQUESTS,
+        _FAILURES,
+        _ARRAYS,
+    )
 }
 
 

@@ -15,14 +15,16 @@ import pickle
 import sqlite3
 import time
 import zipfile
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import torch
 
 from unlearnkit.errors import StoreError
+from unlearnkit.safe_load import load_tensors
 from unlearnkit.store.connection import check_store, check_writable_location, open_for_writing, open_read_only
-from unlearnkit.store.records import Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.records import Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
 from unlearnkit.store.schema import TABLES
 
 
@@ -46,6 +48,10 @@ def _output_rows(key_column: str, key: str, outputs: Outputs) -> list[dict[str, 
 
 def _outputs(rows: list[sqlite3.Row]) -> Outputs:
     return {row["split"]: (_blob_array(row["logits"]), _blob_array(row["labels"])) for row in rows}
+
+
+def _array_rows(owner: str, arrays: Arrays) -> list[dict[str, Any]]:
+    return [{"owner": owner, "name": name, "array": _array_blob(np.asarray(array))} for name, array in sorted(arrays.items())]
 
 
 def _run_row(record: RunRecord) -> dict[str, Any]:
@@ -146,8 +152,12 @@ class StoreReader:
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read-only view of the store in which every read of one block sees the same state."""
+        return open_read_only(self.path)
+
     def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with open_read_only(self.path) as db:
+        with self._snapshot() as db:
             return db.execute(sql, parameters).fetchall()
 
     def _lookup(self, sql: str, parameters: tuple[Any, ...]) -> sqlite3.Row | None:
@@ -170,7 +180,7 @@ class StoreReader:
         An experiment with no recorded configuration (a store written before
         configurations were kept) contributes all its runs.
         """
-        with open_read_only(self.path) as db:
+        with self._snapshot() as db:
             current = db.execute("SELECT experiment, run_key FROM current_runs").fetchall()
             rows = db.execute(TABLES["runs"].select_sql() + _RUN_ORDER).fetchall()
         keys: dict[str, set[str]] = {}
@@ -200,6 +210,12 @@ class StoreReader:
             raise KeyError(f"no outputs stored for reference {reference_key}")
         return _outputs(rows)
 
+    # -- named arrays of runs and references ---------------------------------
+    def arrays(self, owner: str) -> Arrays:
+        """The named arrays stored with a run or a reference (empty when it stored none)."""
+        rows = self._select("SELECT name, array FROM arrays WHERE owner = ? ORDER BY name", (owner,))
+        return {row["name"]: _blob_array(row["array"]) for row in rows}
+
     # -- experiment configurations ------------------------------------------
     def experiment_configs(self) -> dict[str, dict[str, Any]]:
         """The latest configuration stored for each experiment name."""
@@ -219,10 +235,36 @@ class StoreReader:
         if row is None:
             return None
         try:
-            state = torch.load(io.BytesIO(row["state"]), weights_only=True)
+            state = load_tensors(io.BytesIO(row["state"]))
         except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
             raise StoreError(f"store {self.path}: the checkpoint of model {key} cannot be loaded ({type(error).__name__})") from error
         return state, json.loads(row["meta"])
+
+    def model_keys(self) -> list[str]:
+        return [str(row["key"]) for row in self._select("SELECT key FROM models ORDER BY key")] if self.exists() else []
+
+    # -- failures ---------------------------------------------------------
+    def failures(self, command: str | None = None) -> list[FailureRecord]:
+        """The units that failed in the last ``run`` / ``tune`` of each experiment (every command's when None)."""
+        if not self.exists():
+            return []
+        where, parameters = ("WHERE command = ?", (command,)) if command else ("", ())
+        rows = self._select(f"SELECT * FROM failures {where} ORDER BY experiment, created_at, unit", parameters)
+        return [
+            FailureRecord(
+                key=row["key"], command=row["command"], experiment=row["experiment"], unit=row["unit"], error=row["error"],
+                traceback=row["traceback"], attempts=row["attempts"], blocked_by=row["blocked_by"],
+            )
+            for row in rows
+        ]
+
+    def has_model(self, key: str) -> bool:
+        return self._lookup("SELECT 1 FROM models WHERE key = ?", (key,)) is not None
+
+    def model_seconds(self, key: str) -> float | None:
+        """The training time recorded with a cached model (None when it is not stored)."""
+        row = self._lookup("SELECT meta FROM models WHERE key = ?", (key,))
+        return None if row is None else float(json.loads(row["meta"])["seconds"])
 
     def model_count(self) -> int:
         row = self._lookup("SELECT COUNT(*) AS n FROM models", ())
@@ -241,31 +283,49 @@ class SQLiteStore(StoreReader):
             check_store(self.path)
         check_writable_location(self.path)
 
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        return open_read_only(self.path, writer=True)
+
     def migrate(self) -> None:
         """Bring the file to the current schema now (otherwise the first write does)."""
         with open_for_writing(self.path):
             pass
 
-    def write_run(self, record: RunRecord, outputs: Outputs) -> None:
-        """Write a run and its per-example outputs atomically (replacing an earlier copy)."""
+    def write_run(self, record: RunRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a run, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
         row, output_rows = _run_row(record), _output_rows("run_key", record.run_key, outputs)
-        with open_for_writing(self.path) as db:
+        array_rows = _array_rows(record.run_key, arrays or {})
+        with open_for_writing(self.path, "run") as db:
             db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))  # its outputs go with it (cascade)
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.run_key,))
             db.execute(TABLES["runs"].insert_sql(), row)
             db.executemany(TABLES["outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
 
-    def write_reference(self, record: ReferenceRecord, outputs: Outputs) -> None:
-        """Write a reference and its per-example outputs atomically (replacing an earlier copy)."""
+    def write_reference(self, record: ReferenceRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a reference, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
         row, output_rows = _reference_row(record), _output_rows("reference_key", record.reference_key, outputs)
-        with open_for_writing(self.path) as db:
+        array_rows = _array_rows(record.reference_key, arrays or {})
+        with open_for_writing(self.path, "reference") as db:
             db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.reference_key,))
             db.execute(TABLES["reference_runs"].insert_sql(), row)
             db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
 
     def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
-        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction."""
+        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction.
+
+        Nothing is written when the store already holds exactly this (a re-run of a finished sweep changes no byte).
+        """
         row = {"name": name, "position": position, "config": json.dumps(config, sort_keys=True), "updated_at": time.time()}
-        with open_for_writing(self.path) as db:
+        if self.exists():
+            with self._snapshot() as db:
+                stored = db.execute("SELECT position, config FROM experiments WHERE name = ?", (name,)).fetchone()
+                keys = {r["run_key"] for r in db.execute("SELECT run_key FROM current_runs WHERE experiment = ?", (name,))}
+            if stored is not None and (stored["position"], stored["config"]) == (position, row["config"]) and keys == set(run_keys):
+                return
+        with open_for_writing(self.path, "experiment") as db:
             db.execute(TABLES["experiments"].insert_sql("INSERT OR REPLACE"), row)
             db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
             db.executemany(TABLES["current_runs"].insert_sql(), [{"experiment": name, "run_key": key} for key in run_keys])
@@ -280,12 +340,28 @@ class SQLiteStore(StoreReader):
             "seconds": seconds,
             "created_at": time.time(),
         }
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "trial") as db:
             db.execute(TABLES["tuning_trials"].insert_sql("INSERT OR REPLACE"), row)
+
+    def replace_failures(self, command: str, experiments: list[str], failures: list[FailureRecord]) -> None:
+        """The failures of the last ``command`` of ``experiments``: earlier ones removed, these written, in one transaction.
+
+        Nothing is written when there is nothing to remove or add (a clean re-run changes no byte).
+        """
+        if not failures and not any(f.experiment in experiments for f in self.failures(command)):
+            return
+        rows = [
+            {"key": f.key, "command": command, "experiment": f.experiment, "unit": f.unit, "error": f.error, "traceback": f.traceback,
+             "attempts": f.attempts, "blocked_by": f.blocked_by, "created_at": time.time()}
+            for f in failures
+        ]
+        with open_for_writing(self.path, "failures") as db:
+            db.executemany("DELETE FROM failures WHERE command = ? AND experiment = ?", [(command, e) for e in experiments])
+            db.executemany(TABLES["failures"].insert_sql("INSERT OR REPLACE"), rows)
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         row = {"key": key, "kind": kind, "meta": json.dumps(meta, sort_keys=True), "state": buffer.getvalue(), "created_at": time.time()}
-        with open_for_writing(self.path) as db:
+        with open_for_writing(self.path, "model") as db:
             db.execute(TABLES["models"].insert_sql("INSERT OR REPLACE"), row)
