@@ -19,7 +19,7 @@ from torch import nn
 
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.splits import Split
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, MissingRecipeError
 from unlearnkit.models.base import ModelBuilder
 from unlearnkit.params import Configurable
 from unlearnkit.progress import Progress, SilentProgress
@@ -132,11 +132,27 @@ class UnlearningMethod(Configurable, ABC):
         return {}
 
     def resolve(self, task: UnlearnTask) -> Self:
-        """This method with every derivable parameter left at ``None`` replaced by its task-derived value."""
-        derived = self.derived_params(task)
+        """This method with every derivable parameter left at ``None`` replaced by its task-derived value.
+
+        Nothing is derived (and the recipe is not read) when no parameter is
+        left at ``None``. Without a recipe (a model of the caller's own), the
+        error names the parameters to set instead.
+        """
+        params = self.get_params()
+        unset = sorted(name for name, value in params.items() if value is None)
+        if not unset:
+            return self
+        try:
+            derived = self.derived_params(task)
+        except MissingRecipeError as error:
+            raise MissingRecipeError(
+                f"{type(self).__name__} derives its parameters left at None ({', '.join(unset)}) from the training "
+                "recipe of the original model, and none was given: pass recipe=unlearnkit.training.TrainSpec(...) "
+                "with the settings your model was trained with (CLI: --recipe KEY=VALUE), or set every one of those "
+                "parameters (CLI: --param NAME=VALUE)"
+            ) from error
         if not derived:
             return self
-        params = self.get_params()
         filled = {name: derived[name] for name, value in params.items() if value is None and name in derived}
         resolved = type(self)(**{**params, **filled})
         resolved.validate_params()

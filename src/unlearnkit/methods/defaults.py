@@ -134,7 +134,8 @@ def removed_classes(task: UnlearnTask) -> torch.Tensor:
     _, y_forget = task.forget
     _, y_retain = task.retain
     labels = torch.unique(y_forget)
-    return labels[~torch.isin(labels, torch.unique(y_retain))]
+    removed: torch.Tensor = labels[torch.logical_not(torch.isin(labels, torch.unique(y_retain)))]
+    return removed
 
 
 def unseen_forget_accuracy(model: nn.Module, task: UnlearnTask) -> float:

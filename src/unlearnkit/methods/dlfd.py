@@ -125,7 +125,8 @@ class PerturbationObjective:
         """The OT term's value and dL/ddelta at ``delta``."""
         delta = delta.detach().requires_grad_(True)
         z, logits = features_and_logits(self.model, self.x + delta, self.features)
-        retain_features = z if self.mode == "paper" else self.clean_features
+        # clean_features is None exactly in mode="paper" (see `prepare`): the OT term then follows delta.
+        retain_features = z if self.clean_features is None else self.clean_features
         distance = sinkhorn_distance(retain_features, self.forget_features, reg=self.ot_reg)
         # The CE term always depends on delta (even with w_r = 0), so the graph reaches delta.
         loss = self.w_f * distance - self.w_r * F.cross_entropy(logits, self.y)

@@ -20,6 +20,7 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
+from unlearnkit.methods.common import classifier_blocks
 from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval
@@ -27,7 +28,7 @@ from unlearnkit.params import Interval
 
 def split_blocks(model: nn.Module, k: int) -> tuple[list[nn.Module], list[nn.Module]]:
     """(frozen, trainable): all but the last ``k`` blocks, and the last ``k``."""
-    blocks = model.blocks()
+    blocks = classifier_blocks(model, "k")
     if k > len(blocks):
         raise InvalidParameterError(f"the 'k' parameter ({k}) exceeds the model's {len(blocks)} blocks")
     return blocks[: len(blocks) - k], blocks[len(blocks) - k :]
@@ -145,6 +146,6 @@ class ExactUnlearningK(_LastKMethod):
         fresh_blocks = fresh.blocks()[len(frozen) :]
         if len(fresh_blocks) != len(trainable):
             raise ValueError("the task's model builder does not build the same architecture as the model")
-        for block, new in zip(trainable, fresh_blocks):
+        for block, new in zip(trainable, fresh_blocks, strict=True):
             block.load_state_dict(new.state_dict())
         return model, self._train_last_k(model, task, frozen, trainable)

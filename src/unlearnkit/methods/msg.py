@@ -31,6 +31,7 @@ recipe and scoring-pass mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -49,7 +50,7 @@ from unlearnkit.params import Boolean, Interval
 
 
 def score_gradients(
-    model: nn.Module, layers: list[nn.Module], task: UnlearnTask, batch_size: int
+    model: nn.Module, layers: Sequence[nn.Conv2d | nn.Linear], task: UnlearnTask, batch_size: int
 ) -> list[torch.Tensor]:
     """Per layer: the retain-minus-forget gradient of the weights (see module docstring)."""
     x_retain, y_retain = task.retain
@@ -65,7 +66,7 @@ def score_gradients(
         for start in range(0, len(y), batch_size):
             batch = order[start : start + batch_size]
             loss = sign * F.cross_entropy(model(x[batch]), y[batch])
-            for acc, g in zip(total, torch.autograd.grad(loss, weights)):
+            for acc, g in zip(total, torch.autograd.grad(loss, weights), strict=True):
                 acc += g
     return total
 
@@ -118,7 +119,7 @@ class MaskedSmallGradients(GradientMethod):
         scores = score_gradients(model, layers, task, self.batch_size)
         masks = []
         with torch.no_grad():
-            for layer, score in zip(layers, scores):
+            for layer, score in zip(layers, scores, strict=True):
                 reinit = torch.zeros(score.numel(), dtype=torch.bool)
                 count = round(self.init_rate * score.numel())
                 reinit[torch.topk(-score.abs().reshape(-1), k=count).indices] = True
@@ -128,7 +129,7 @@ class MaskedSmallGradients(GradientMethod):
                 layer.weight[reinit] = fresh[reinit]
                 masks.append(torch.where(reinit, 1.0, self.small_grad_scale))
 
-        hooks = [layer.weight.register_hook(lambda g, m=mask: g * m) for layer, mask in zip(layers, masks)]
+        hooks = [layer.weight.register_hook(lambda g, m=mask: g * m) for layer, mask in zip(layers, masks, strict=True)]
         try:
             x, y = task.retain
             per_epoch = steps_per_epoch(len(y), self.batch_size)

@@ -23,7 +23,8 @@ def read_orl_pgm(path: str) -> np.ndarray:
     out one byte short, so the last pixel is repeated (a 1-pixel shift in the
     last row, negligible for recognition).
     """
-    raw = open(path, "rb").read()
+    with open(path, "rb") as handle:
+        raw = handle.read()
     if raw.startswith(b"P5\r\n"):
         raw = raw.replace(b"\r\n", b"\n")
     if not raw.startswith(_HEADER):

@@ -68,13 +68,15 @@ def lighting_ramps(n_directions: int, size: int) -> np.ndarray:
     angles = [2 * math.pi * c / n_directions for c in range(n_directions)]
     ramps = np.stack([math.cos(a) * u + math.sin(a) * v for a in angles])
     rms = np.sqrt((ramps**2).mean(axis=(1, 2), keepdims=True))
-    return (ramps * np.sqrt((u**2).mean()) / rms).astype(np.float32)
+    scaled: np.ndarray = (ramps * np.sqrt((u**2).mean()) / rms).astype(np.float32)
+    return scaled
 
 
 def relight(images: np.ndarray, labels: np.ndarray, n_directions: int, strength: float) -> np.ndarray:
     """``images * (1 + strength * ramp[label])`` for images (N, C, H, W) with H = W."""
     ramps = lighting_ramps(n_directions, images.shape[-1])
-    return (images * (1.0 + strength * ramps[labels][:, None])).astype(np.float32)
+    lit: np.ndarray = (images * (1.0 + strength * ramps[labels][:, None])).astype(np.float32)
+    return lit
 
 
 class OrlLighting(DatasetSource):
