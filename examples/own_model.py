@@ -42,7 +42,8 @@ train_model(model, x_train, y_train, recipe, torch.Generator().manual_seed(0))
 # A deletion request: these training examples must go.
 forget_ids = list(range(0, 400, 20))
 
-approximate = unlearnkit.unlearn(model, (x_train, y_train), forget_ids, method="scrub", validation=(x_val, y_val), epochs=3)
+approximate = unlearnkit.unlearn(model, (x_train, y_train), forget_ids, method="scrub", validation=(x_val, y_val), epochs=3,
+                                  recipe=recipe)
 exact = unlearnkit.unlearn(model, (x_train, y_train), forget_ids, method="retrain", validation=(x_val, y_val), recipe=recipe)
 
 print(f"{'':<20}{'before':>10}{'scrub':>10}{'retrain':>10}")

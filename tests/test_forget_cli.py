@@ -44,6 +44,9 @@ def build_wide():
 '''
 
 
+RECIPE = ("epochs=50", "batch_size=80", "lr=0.1", "momentum=0.0", "weight_decay=0.0", "schedule='constant'")
+
+
 class Request:
     """A folder with a factory module, a trained checkpoint, data and ids; ``run`` calls the CLI in-process."""
 
@@ -85,6 +88,9 @@ class Request:
         for flag, value in options.items():
             if value is not None:
                 argv += [flag, value]
+        # How the checkpoint was trained (above): finetune derives its hyper-parameters from it.
+        for assignment in RECIPE:
+            argv += ["--recipe", assignment]
         return argv
 
     def rows(self) -> int:
@@ -106,7 +112,7 @@ def test_forget_writes_the_checkpoint_and_a_complete_audit_record(request_folder
     assert record["checkpoint_after_sha256"] == file_digest("out.safetensors") != before
     assert record["ids_count"] == 3 and record["ids_sha256"] == ids_digest(np.array([1, 3, 4]))
     assert record["method"] == "finetune" and record["params"]["epochs"] == 2 and record["params"]["lr"] == 0.05
-    assert record["params"]["batch_size"] == 64  # every parameter, defaults filled in
+    assert record["params"]["batch_size"] == 80  # every parameter, task-derived defaults filled in (the recipe's)
     assert record["parent_id"] is None and record["kind"] == "classification"
     assert record["data_sha256"] == file_digest("train.npz") and record["validation_sha256"] == file_digest("val.npz")
     assert set(record["metrics"]) == {"before", "after"} and "mia_auc" in record["metrics"]["after"]
@@ -170,7 +176,7 @@ BAD_INPUTS = {
                              r"expected arrays x and y .* got \['a'\]"),
     "unknown method": (lambda f: None, {"method": "scrubb"}, r"unknown method 'scrubb' \(did you mean 'scrub'\?\)"),
     "unknown parameter": (lambda f: None, {"param": "lrr=0.1"}, r"unknown parameter of Finetune; .*\(did you mean 'lr'\?\)"),
-    "invalid parameter": (lambda f: None, {"param": "lr=-1"}, r"finetune.lr: must be a float in \(0.0, inf\); got -1"),
+    "invalid parameter": (lambda f: None, {"param": "lr=-1"}, r"finetune.lr: must be None or a float in \(0.0, inf\); got -1"),
     "out folder missing": (lambda f: None, {"out": "no/such/folder/out.safetensors"}, "the folder .* does not exist"),
     "out under a file": (lambda f: (f / "plain").write_text(""), {"out": "plain/out.safetensors"}, "the folder .* does not exist"),
     "out exists": (lambda f: (f / "out.safetensors").write_text("keep"), {}, "already exists; choose a new path"),

@@ -53,13 +53,15 @@ MOVING = {
     # registry defaults
     "influence": {},
     # 93 retain samples give 3 steps per epoch at batch 32; batch 16 gives the transposed net enough repair steps
-    "ct": {"batch_size": 16},
+    # (lr and epochs pinned to the pre-derivation defaults: the derived 0.6 x recipe rate is too high for this 4-channel net)
+    "ct": {"batch_size": 16, "lr": 0.01, "epochs": 10},
     # WoodFisher sees an empirical Fisher that is ~0 on a memorised model, so its step is ~g/damping
     "influence_woodfisher": {"solver": "woodfisher"},
     # the tiny CNN's retain Fisher is ~0 almost everywhere: the clamp sets the noise level (see fisher.py)
-    "fisher": {"max_variance": 0.1},
+    # (with the exact Fisher of the earlier default: the default one-sample estimate has more exact zeros, so more clamped noise)
+    "fisher": {"max_variance": 0.1, "fisher": "true"},
     # as for CT
-    "msg": {"batch_size": 16},
+    "msg": {"batch_size": 16, "lr": 0.01, "epochs": 5},
     # lambda=1 keeps only ~n_f/N = 7% of each selected weight, which wrecks a 932-parameter net (see ssd.py)
     "ssd": {"dampening": 7.0, "batch_size": 16},
 }

@@ -24,9 +24,9 @@ LINTED = ("src", "tests", "benchmarks", "scripts")
 # Modules being edited on concurrent branches when the checks were introduced:
 # typed after those branches merge. The configuration may list fewer, never more.
 TEMPORARY_MYPY_EXEMPT = {
-    "unlearnkit.methods.*",
+    "unlearnkit.methods.recsys.*",
+    "unlearnkit.methods.language_model",
     "unlearnkit.data.recsys.*",
-    "unlearnkit.data.sources.*",
     "unlearnkit.data.registry",
     "unlearnkit.models.recsys.*",
     "unlearnkit.training.recsys",
@@ -35,11 +35,6 @@ TEMPORARY_MYPY_EXEMPT = {
 }
 TEMPORARY_RUFF_EXEMPT = {
     "src/unlearnkit/data/recsys/__init__.py": {"RUF022"},
-    "src/unlearnkit/data/sources/orl_faces.py": {"SIM115"},
-    "src/unlearnkit/methods/flat_loss.py": {"B905", "B023"},
-    "src/unlearnkit/methods/last_k.py": {"B905"},
-    "src/unlearnkit/methods/msg.py": {"B905"},
-    "src/unlearnkit/methods/schedules.py": {"B905"},
     "src/unlearnkit/methods/recsys/ifru.py": {"E501"},
     "src/unlearnkit/methods/recsys/task.py": {"F401"},
 }

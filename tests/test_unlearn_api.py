@@ -85,12 +85,16 @@ def test_retraining_through_the_call_forgets_memorised_examples_and_leaves_the_c
 
 def test_same_seed_same_model_and_a_dataset_equals_the_tensor_pair(setting) -> None:
     model, train, validation, forget = setting
-    a = unlearnkit.unlearn(model, train, forget, method="neggrad_plus", validation=validation, seed=5, epochs=2)
+    a = unlearnkit.unlearn(model, train, forget, method="neggrad_plus", validation=validation, seed=5, epochs=2,
+                           recipe=RECIPE)
     b = unlearnkit.unlearn(model, TensorDataset(*train), forget, method="neggrad_plus", validation=TensorDataset(*validation),
-                           seed=5, epochs=2)
-    c = unlearnkit.unlearn(model, train, forget, method="neggrad_plus", validation=validation, seed=6, epochs=2)
+                           seed=5, epochs=2, recipe=RECIPE)
+    c = unlearnkit.unlearn(model, train, forget, method="neggrad_plus", validation=validation, seed=6, epochs=2,
+                           recipe=RECIPE)
     assert parameter_digest(a.model) == parameter_digest(b.model) != parameter_digest(c.model)
-    assert a.params == {**METHODS["neggrad_plus"]().get_params(), "epochs": 2}
+    # The parameters the method ran with: the one given, the rest derived from the recipe (none left at None).
+    assert a.params == {**METHODS["neggrad_plus"]().get_params(), **a.diagnostics["resolved_params"]}
+    assert a.params["epochs"] == 2 and a.params["batch_size"] == RECIPE.batch_size and None not in a.params.values()
     assert a.metrics == b.metrics
 
 
@@ -99,7 +103,7 @@ def test_any_input_shape_and_no_validation() -> None:
     x = torch.randn(50, 2, 3, 4, 5, generator=g, dtype=torch.float64)  # 4-D examples, float64: converted
     y = torch.randint(0, 4, (50,), generator=g)
     model = nn.Sequential(nn.Flatten(), nn.Linear(120, 4)).double().float()
-    result = unlearnkit.unlearn(model, (x, y.numpy()), np.array([0, 7]), method="finetune", epochs=1)
+    result = unlearnkit.unlearn(model, (x, y.numpy()), np.array([0, 7]), method="finetune", epochs=1, recipe=RECIPE)
     assert "validation_accuracy" not in result.metrics["after"] and "mia_auc" not in result.metrics["after"]
     assert set(result.metrics["after"]) == {"forget_accuracy", "forget_loss", "retain_accuracy", "retain_loss"}
 
@@ -107,9 +111,10 @@ def test_any_input_shape_and_no_validation() -> None:
 def test_structure_methods_name_what_they_need_and_work_on_a_classifier(setting) -> None:
     model, train, validation, forget = setting
     with pytest.raises(ModelStructureError, match=r"'eu_k' needs the model's layers .*Classifier\(body, head\)"):
-        unlearnkit.unlearn(model, train, forget, method="eu_k", validation=validation)
+        unlearnkit.unlearn(model, train, forget, method="eu_k", validation=validation, recipe=RECIPE)
     wrapped = Classifier(nn.Sequential(model.hidden, nn.ReLU()), model.out)
-    result = unlearnkit.unlearn(wrapped, train, forget, method="eu_k", validation=validation, k=1, epochs=3)
+    result = unlearnkit.unlearn(wrapped, train, forget, method="eu_k", validation=validation, k=1, epochs=3,
+                                recipe=RECIPE)
     assert isinstance(result.model, Classifier)
     assert torch.equal(result.model.body[0].weight, model.hidden.weight)  # frozen: only the head (k=1) trained
     assert not torch.equal(result.model.head.weight, model.out.weight)
@@ -131,6 +136,13 @@ def test_methods_that_read_the_recipe_say_so(setting) -> None:
     model, train, validation, forget = setting
     with pytest.raises(MissingRecipeError, match=r"'retrain' reads the training recipe.*recipe=unlearnkit.training.TrainSpec"):
         unlearnkit.unlearn(model, train, forget, method="retrain", validation=validation)
+    # Derived defaults read the recipe too; the error then names the parameters that could be set instead.
+    with pytest.raises(MissingRecipeError, match=r"Finetune derives its parameters left at None "
+                       r"\(batch_size, epochs, lr, momentum, weight_decay\) from the training recipe.*--param NAME=VALUE"):
+        unlearnkit.unlearn(model, train, forget, method="finetune", validation=validation)
+    explicit = {"lr": 0.01, "epochs": 1, "batch_size": 32, "momentum": 0.9, "weight_decay": 0.0}
+    result = unlearnkit.unlearn(model, train, forget, method="finetune", validation=validation, **explicit)
+    assert result.params == explicit
     with pytest.raises(InvalidParameterError, match=r"recipe: a classifier's recipe is an unlearnkit\.training\.TrainSpec"):
         unlearnkit.unlearn(model, train, forget, method="retrain", recipe={"epochs": 3})
 
@@ -160,7 +172,7 @@ def test_bad_methods_and_parameters_are_refused_before_any_work(setting) -> None
         unlearnkit.unlearn(model, train, forget, method="scrubb")
     with pytest.raises(InvalidParameterError, match=r"scrub.alpah: unknown parameter of Scrub; allowed: .* \(did you mean 'alpha'\?\)"):
         unlearnkit.unlearn(model, train, forget, method="scrub", alpah=0.5)
-    with pytest.raises(InvalidParameterError, match=r"scrub.lr: must be a float in \(0.0, inf\); got -1"):
+    with pytest.raises(InvalidParameterError, match=r"scrub.lr: must be None or a float in \(0.0, inf\); got -1"):
         unlearnkit.unlearn(model, train, forget, method="scrub", lr=-1.0)
     with pytest.raises(InvalidParameterError, match=r"'ifru' is a method for \['recommendation'\]"):
         unlearnkit.unlearn(model, train, forget, method="ifru")

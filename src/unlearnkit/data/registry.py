@@ -30,6 +30,7 @@ from unlearnkit.data.sources.digits import Digits
 from unlearnkit.data.sources.fashion_mnist import FashionMnist
 from unlearnkit.data.sources.mnist5k import Mnist5k
 from unlearnkit.data.sources.orl_faces import OrlFaces
+from unlearnkit.data.sources.orl_lighting import OrlLighting
 from unlearnkit.data.sources.synthetic import Synthetic
 from unlearnkit.data.splitting import SplitSpec
 from unlearnkit.params import Configurable
@@ -44,6 +45,7 @@ DATASETS: Registry[type[DatasetSource]] = Registry(
         "digits": Digits,
         "mnist5k": Mnist5k,
         "orl_faces": OrlFaces,
+        "orl_lighting": OrlLighting,
         "fashion_mnist": FashionMnist,
         "synthetic": Synthetic,
     },

@@ -10,6 +10,7 @@ from torch import nn
 
 from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.common import frozen_copy, random_subset
+from unlearnkit.methods.defaults import TaskFacts, epoch_share
 from unlearnkit.methods.optim import (
     OptimizerChoiceMethod,
     shuffled_epochs,
@@ -28,6 +29,10 @@ class BadTeacher(OptimizerChoiceMethod):
     teacher's softmax at temperature T and the loss is
     KL(target ‖ p_T(student)), averaged over the batch. Adam by default, as
     in the reference implementation (``vikram2000b/bad-teaching-unlearning``).
+
+    Derived defaults (``None``): the recipe's batch size; Adam at lr 1e-3 (a
+    constant, see :mod:`~unlearnkit.methods.defaults`), no weight decay for
+    Adam on an SGD recipe; ``epochs`` = 10 % of the recipe's (at least 1).
     """
     task_kinds = CLASSIFIER_KINDS
 
@@ -49,21 +54,20 @@ class BadTeacher(OptimizerChoiceMethod):
         *,
         temperature: float = 1.0,
         retain_fraction: float = 0.3,
-        lr: float = 1e-3,
-        epochs: int = 3,
-        batch_size: int = 32,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
         optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.optimizer = optimizer
-        self.momentum = momentum
         self.temperature = temperature
         self.retain_fraction = retain_fraction
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": self.default_rate(facts, sgd_fraction=0.2, adam_constant=1e-3), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         xr, _ = task.retain

@@ -12,14 +12,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import torch
 from torch import nn
 
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.splits import Split
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, MissingRecipeError
 from unlearnkit.models.base import ModelBuilder
 from unlearnkit.params import Configurable
 from unlearnkit.progress import Progress, SilentProgress
@@ -95,6 +95,12 @@ class UnlearningMethod(Configurable, ABC):
     method runs anyway, e.g. retraining on the full training set) and a
     ``search_space`` of hyper-parameter values worth trying, then implement
     ``_unlearn`` on a private copy of the model.
+
+    Parameters that default to ``None`` and are listed by
+    :meth:`derived_params` are derived from the task when ``unlearn`` runs
+    (see :mod:`unlearnkit.methods.defaults`); ``_unlearn`` then runs on a copy
+    of the method with those values filled in, and the values used are
+    recorded in ``diagnostics["resolved_params"]``.
     """
 
     description: ClassVar[str]
@@ -121,6 +127,37 @@ class UnlearningMethod(Configurable, ABC):
         """An own original rebuilt from :meth:`original_state`'s output."""
         raise NotImplementedError(f"{type(self).__name__} unlearns from the shared original; it restores none of its own")
 
+    def derived_params(self, task: UnlearnTask) -> dict[str, Any]:
+        """Task-derived values of the parameters whose default is "derive" (``None``); none by default."""
+        return {}
+
+    def resolve(self, task: UnlearnTask) -> Self:
+        """This method with every derivable parameter left at ``None`` replaced by its task-derived value.
+
+        Nothing is derived (and the recipe is not read) when no parameter is
+        left at ``None``. Without a recipe (a model of the caller's own), the
+        error names the parameters to set instead.
+        """
+        params = self.get_params()
+        unset = sorted(name for name, value in params.items() if value is None)
+        if not unset:
+            return self
+        try:
+            derived = self.derived_params(task)
+        except MissingRecipeError as error:
+            raise MissingRecipeError(
+                f"{type(self).__name__} derives its parameters left at None ({', '.join(unset)}) from the training "
+                "recipe of the original model, and none was given: pass recipe=unlearnkit.training.TrainSpec(...) "
+                "with the settings your model was trained with (CLI: --recipe KEY=VALUE), or set every one of those "
+                "parameters (CLI: --param NAME=VALUE)"
+            ) from error
+        if not derived:
+            return self
+        filled = {name: derived[name] for name, value in params.items() if value is None and name in derived}
+        resolved = type(self)(**{**params, **filled})
+        resolved.validate_params()
+        return resolved
+
     @abstractmethod
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         """Unlearn on ``model`` (a private copy); return the new model and diagnostics."""
@@ -135,7 +172,10 @@ class UnlearningMethod(Configurable, ABC):
         if task.split.forget.size == 0 and self.empty_forget == "return_copy":
             return UnlearnResult(private, 0.0, {"empty_forget": True})
         start = time.perf_counter()
-        new_model, diagnostics = self._unlearn(private, task)
+        method = self.resolve(task)
+        new_model, diagnostics = method._unlearn(private, task)
         seconds = time.perf_counter() - start
+        if method is not self:
+            diagnostics = {**diagnostics, "resolved_params": method.get_params()}
         new_model.eval()
         return UnlearnResult(new_model, seconds, diagnostics)

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unlearnkit.errors import ModelStructureError
 from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.models.base import Classifier
 
 
 def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -22,6 +24,16 @@ def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     student = F.log_softmax(student_logits / temperature, dim=1)
     teacher = F.log_softmax(teacher_logits / temperature, dim=1)
     return F.kl_div(student, teacher, reduction="batchmean", log_target=True) * temperature**2
+
+
+def classifier_blocks(model: nn.Module, parameter: str) -> list[nn.Module]:
+    """``model.blocks()`` (its parameterised stages in order, then the head) for a :class:`Classifier`."""
+    if not isinstance(model, Classifier):
+        raise ModelStructureError(
+            f"the {parameter!r} parameter counts the model's layers in order (blocks()), which only a "
+            f"unlearnkit.models.Classifier exposes; got a {type(model).__name__}"
+        )
+    return model.blocks()
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -20,13 +21,14 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.methods.common import classifier_blocks
 
 
 def parameter_names(model: nn.Module, last_blocks: int | None) -> list[str]:
     """Names of every parameter (``None``) or of those in the last ``last_blocks`` of ``model.blocks()``."""
     if last_blocks is None:
         return [name for name, _ in model.named_parameters()]
-    blocks = model.blocks()
+    blocks = classifier_blocks(model, "last_blocks")
     if last_blocks > len(blocks):
         raise InvalidParameterError(f"the 'last_blocks' parameter ({last_blocks}) exceeds the model's {len(blocks)} blocks")
     chosen = {id(p) for block in blocks[-last_blocks:] for p in block.parameters()}
@@ -64,10 +66,11 @@ class FlatLoss:
 
     def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         pieces = torch.split(theta, self.sizes)
-        return {n: piece.view(shape) for n, piece, shape in zip(self.names, pieces, self.shapes)}
+        return {n: piece.view(shape) for n, piece, shape in zip(self.names, pieces, self.shapes, strict=True)}
 
     def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.model, {**self.fixed, **self.unflatten(theta)}, (x,))
+        logits: torch.Tensor = functional_call(self.model, {**self.fixed, **self.unflatten(theta)}, (x,))
+        return logits
 
     def loss_sum(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.logits(theta, x), y, reduction="sum")
@@ -83,9 +86,9 @@ class FlatLoss:
         """(sum_i Hessian of l(x_i, y_i; theta)) @ v by forward-over-reverse differentiation."""
         total = torch.zeros_like(theta)
         for part in index_chunks(len(y), batch_size):
-            xb, yb = x[part], y[part]
-            _, hv = jvp(lambda t: grad(self.loss_sum)(t, xb, yb), (theta,), (v,))
-            total += hv
+            batch_gradient = partial(grad(self.loss_sum), x=x[part], y=y[part])
+            # jvp returns (value, tangent); torch annotates it loosely, so index rather than unpack.
+            total += jvp(batch_gradient, (theta,), (v,))[1]
         return total
 
     def per_example_grads(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -94,7 +97,8 @@ class FlatLoss:
         def single(t: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
             return self.loss_sum(t, xi.unsqueeze(0), yi.unsqueeze(0))
 
-        return vmap(grad(single), in_dims=(None, 0, 0))(theta, x, y)
+        grads: torch.Tensor = vmap(grad(single), in_dims=(None, 0, 0))(theta, x, y)
+        return grads
 
     def per_example_log_prob_jacobians(self, theta: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities (B, C) and Jacobians of log-probabilities (B, C, size), one row per class."""

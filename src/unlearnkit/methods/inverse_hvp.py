@@ -52,7 +52,7 @@ def conjugate_gradient(
         rs_new = float(r @ r)
         p = r + (rs_new / rs) * p
         rs = rs_new
-    stop = "converged" if rs**0.5 <= tol * b_norm else "max_iterations"
+    stop: Literal["converged", "max_iterations"] = "converged" if rs**0.5 <= tol * b_norm else "max_iterations"
     return SolveResult(x, max_iter, stop)
 
 

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
+from unlearnkit.methods.defaults import TaskFacts, epoch_share, readable, sgd_rate, steps_for
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
-from unlearnkit.params import Interval
+from unlearnkit.params import Interval, NoneOr
 
 
 def l1_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
@@ -28,6 +29,10 @@ def l1_weight(alpha: float, epoch: int, epochs: int, no_l1_epochs: int) -> float
     return alpha * (1 - epoch / decay_epochs) if epoch < decay_epochs else 0.0
 
 
+# The total l1 pull lr * alpha * steps / 2 the derived alpha aims for (see L1Sparse).
+L1_PULL = 0.005
+
+
 class L1Sparse(GradientMethod):
     """Fine-tune on the retain set with CE + α_t·‖θ‖₁ (``Unlearn-Sparse`` ``FT_l1``).
 
@@ -38,14 +43,23 @@ class L1Sparse(GradientMethod):
     shrinkage rate and does not depend on model size: the total pull on a
     weight is about lr·alpha·steps/2, so small data sets (few steps) need a
     larger ``alpha`` than the CIFAR recipe's 5e-4.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 20 % of the
+    recipe's (at least 2); ``no_l1_epochs`` = a fifth of them (at least 1);
+    ``alpha`` such that the total pull lr * alpha * (l1 steps) / 2 is
+    :data:`L1_PULL` = 0.005: weights smaller than about 0.005 that the retain
+    loss does not defend are driven to zero whatever the number of steps
+    (a few percent of a typical weight of a small CNN, whose initial scale is
+    ~0.1; 0.01 cost more than 10 % of retain accuracy on the tuning case).
     """
     task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on retain with a linearly decaying l1 penalty on the weights (l1-sparse)"
     parameter_constraints = {
         **GradientMethod.common_constraints,
-        "alpha": Interval(float, 0.0, None),
-        "no_l1_epochs": Interval(int, 0, None),
+        "alpha": NoneOr(Interval(float, 0.0, None)),
+        "no_l1_epochs": NoneOr(Interval(int, 0, None)),
     }
     search_space = {
         "alpha": [5e-4, 2e-3, 5e-3, 1e-2],
@@ -54,27 +68,34 @@ class L1Sparse(GradientMethod):
         "no_l1_epochs": [0, 1, 2],
     }
 
+    alpha: float
+    no_l1_epochs: int
+
     def __init__(
         self,
         *,
-        alpha: float = 2e-3,
-        no_l1_epochs: int = 2,
-        lr: float = 0.01,
-        epochs: int = 10,
-        batch_size: int = 64,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        alpha: float | None = None,
+        no_l1_epochs: int | None = None,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
-        self.alpha = alpha
-        self.no_l1_epochs = no_l1_epochs
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(alpha=alpha, no_l1_epochs=no_l1_epochs)
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        lr = self.lr if self.lr is not None else sgd_rate(facts, 0.2)
+        epochs = self.epochs if self.epochs is not None else epoch_share(facts, 0.2, minimum=2)
+        no_l1 = self.no_l1_epochs if self.no_l1_epochs is not None else max(1, epochs // 5)
+        l1_steps = max(1, epochs - no_l1) * steps_for(facts.n_retain, self.batch_size or facts.batch_size)
+        return {"lr": lr, "epochs": epochs, "no_l1_epochs": no_l1, "alpha": readable(2 * L1_PULL / (lr * l1_steps))}
 
     @classmethod
     def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
+        if params["no_l1_epochs"] is None or params["epochs"] is None:
+            return []  # derived values satisfy it by construction
         if params["no_l1_epochs"] >= params["epochs"]:
             return [
                 f"no_l1_epochs ({params['no_l1_epochs']}) must be smaller than epochs ({params['epochs']}) "

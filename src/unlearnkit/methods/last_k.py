@@ -20,13 +20,15 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
+from unlearnkit.methods.common import classifier_blocks
+from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval
 
 
 def split_blocks(model: nn.Module, k: int) -> tuple[list[nn.Module], list[nn.Module]]:
     """(frozen, trainable): all but the last ``k`` blocks, and the last ``k``."""
-    blocks = model.blocks()
+    blocks = classifier_blocks(model, "k")
     if k > len(blocks):
         raise InvalidParameterError(f"the 'k' parameter ({k}) exceeds the model's {len(blocks)} blocks")
     return blocks[: len(blocks) - k], blocks[len(blocks) - k :]
@@ -72,6 +74,10 @@ class CatastrophicForgettingK(_LastKMethod):
 
     With few epochs it barely moves forget metrics (on MUFAC CF-3 stays near
     the original); it is a baseline, not a strong unlearner.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 10 % of the
+    recipe's (at least 1).
     """
     task_kinds = CLASSIFIER_KINDS
 
@@ -83,18 +89,17 @@ class CatastrophicForgettingK(_LastKMethod):
         self,
         *,
         k: int = 1,
-        lr: float = 0.01,
-        epochs: int = 5,
-        batch_size: int = 64,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.k = k
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         frozen, trainable = split_blocks(model, self.k)
@@ -108,6 +113,10 @@ class ExactUnlearningK(_LastKMethod):
     (``task.model_builder.build(meta, task.generator)``), so the
     initialisation scheme is the original one. Exact only if the frozen
     blocks never depended on the forget set (they did), hence "exact" in name only.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 33 % of the
+    recipe's (at least 1).
     """
     task_kinds = CLASSIFIER_KINDS
 
@@ -119,18 +128,17 @@ class ExactUnlearningK(_LastKMethod):
         self,
         *,
         k: int = 1,
-        lr: float = 0.01,
-        epochs: int = 10,
-        batch_size: int = 64,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.k = k
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.33)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         frozen, trainable = split_blocks(model, self.k)
@@ -138,6 +146,6 @@ class ExactUnlearningK(_LastKMethod):
         fresh_blocks = fresh.blocks()[len(frozen) :]
         if len(fresh_blocks) != len(trainable):
             raise ValueError("the task's model builder does not build the same architecture as the model")
-        for block, new in zip(trainable, fresh_blocks):
+        for block, new in zip(trainable, fresh_blocks, strict=True):
             block.load_state_dict(new.state_dict())
         return model, self._train_last_k(model, task, frozen, trainable)

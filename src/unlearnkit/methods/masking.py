@@ -39,7 +39,8 @@ class FrozenCoordinates:
 
     def __enter__(self) -> FrozenCoordinates:
         for p, frozen in zip(self.parameters, self.frozen, strict=True):
-            self._handles.append(p.register_hook(lambda grad, frozen=frozen: grad.masked_fill(frozen, 0.0)))
+            tensor: torch.Tensor = p  # Parameter re-exports Tensor.register_hook, which torch leaves untyped
+            self._handles.append(tensor.register_hook(lambda grad, frozen=frozen: grad.masked_fill(frozen, 0.0)))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

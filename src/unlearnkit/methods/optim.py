@@ -7,6 +7,7 @@ time budget and (through ``after_step``) constraints such as SalUn's mask.
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
@@ -14,7 +15,13 @@ import torch
 from torch import nn
 
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
-from unlearnkit.params import Constraint, Interval, Options
+from unlearnkit.methods.defaults import (
+    TaskFacts,
+    adam_rate,
+    optimiser_geometry,
+    sgd_rate,
+)
+from unlearnkit.params import Constraint, Interval, NoneOr, Options
 
 
 def shuffled_epochs(n: int, batch_size: int, epochs: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -72,14 +79,21 @@ def optimise(
 
 
 class GradientMethod(UnlearningMethod):
-    """Base for methods that run SGD with shared optimiser hyper-parameters."""
+    """Base for methods that run SGD with shared optimiser hyper-parameters.
+
+    Each of ``lr``, ``epochs``, ``batch_size``, ``momentum`` and
+    ``weight_decay`` may be ``None``: derived from the task
+    (:mod:`unlearnkit.methods.defaults`; the rule is on each method's class).
+    Constructors store them as given; ``_unlearn`` only runs on the copy made
+    by ``resolve``, where they have the concrete types annotated below.
+    """
 
     common_constraints: ClassVar[dict[str, Constraint]] = {
-        "lr": Interval(float, 0.0, None, "neither"),
-        "epochs": Interval(int, 1, 1000),
-        "batch_size": Interval(int, 1, None),
-        "momentum": Interval(float, 0.0, 1.0, "left"),
-        "weight_decay": Interval(float, 0.0, None),
+        "lr": NoneOr(Interval(float, 0.0, None, "neither")),
+        "epochs": NoneOr(Interval(int, 1, 1000)),
+        "batch_size": NoneOr(Interval(int, 1, None)),
+        "momentum": NoneOr(Interval(float, 0.0, 1.0, "left")),
+        "weight_decay": NoneOr(Interval(float, 0.0, None)),
     }
 
     lr: float
@@ -87,6 +101,15 @@ class GradientMethod(UnlearningMethod):
     weight_decay: float
     batch_size: int
     epochs: int
+
+    def derived_params(self, task: UnlearnTask) -> dict[str, Any]:
+        """The shared rule (recipe's batch size, momentum, weight decay) plus the method's ``lr`` and ``epochs``."""
+        facts = TaskFacts.of(task)
+        return {**optimiser_geometry(facts), **self.derived_schedule(facts, task)}
+
+    @abstractmethod
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        """The method's own derived values (``lr``, ``epochs`` and method-specific ones)."""
 
     def make_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
@@ -130,6 +153,17 @@ class OptimizerChoiceMethod(GradientMethod):
     }
 
     optimizer: str
+
+    def derived_params(self, task: UnlearnTask) -> dict[str, Any]:
+        """As :class:`GradientMethod`, but Adam on an SGD recipe gets no weight decay (see ``defaults``)."""
+        derived = super().derived_params(task)
+        if self.optimizer == "adam" and task.train_spec.optimizer != "adam":
+            derived["weight_decay"] = 0.0
+        return derived
+
+    def default_rate(self, facts: TaskFacts, *, sgd_fraction: float, adam_constant: float) -> float:
+        """The derived learning rate for the chosen optimiser (see :mod:`unlearnkit.methods.defaults`)."""
+        return adam_rate(facts, adam_constant) if self.optimizer == "adam" else sgd_rate(facts, sgd_fraction)
 
     def make_optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
         if self.optimizer == "adam":

@@ -58,4 +58,5 @@ def sinkhorn_distance(
     value = ot.sinkhorn2(
         mu, nu, cost64, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=stop_threshold, warn=False
     )
-    return value.to(cost.dtype)
+    distance: torch.Tensor = value.to(cost.dtype)  # POT ships no types: sinkhorn2 returns Any
+    return distance

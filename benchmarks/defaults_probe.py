@@ -1,0 +1,98 @@
+"""Score method settings on a config's *tuning* seed, on validation data only (no test data is read).
+
+Used to choose the constants of the derived default hyper-parameters
+(``unlearnkit.methods.defaults``): for every method block of CONFIG it runs
+the method once on the tuning seed's original, and prints the selection gap
+(the ``tune`` criterion: forget / retain / validation accuracy and a
+validation MIA, against the tuning seed's retrained model), retain and
+validation accuracy relative to the original's, the time relative to
+retraining, and the hyper-parameters the method actually used.
+
+    PYTHONPATH=$PWD/src OMP_NUM_THREADS=1 python benchmarks/defaults_probe.py \
+        benchmarks/tuning/fmnist_random_defaults.toml --store .unlearnkit/probe.sqlite [--method LABEL ...]
+
+Extra settings can be tried without editing the config: ``--set LABEL:key=value``
+(repeatable; values are parsed as TOML, e.g. ``--set finetune:lr=0.02``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from typing import Any
+
+import torch
+
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.experiment.tuning import TuningSetting
+from unlearnkit.metrics import functional as fn
+from unlearnkit.progress import SilentProgress
+from unlearnkit.store.sqlite import SQLiteStore
+
+
+def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    for value in values:
+        label, assignment = value.split(":", 1)
+        key, raw = assignment.split("=", 1)
+        overrides.setdefault(label, {})[key] = tomllib.loads(f"v = {raw}")["v"]
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--tuning-seed", type=int, default=1000)
+    parser.add_argument("--method", action="append", help="only these labels (repeatable)")
+    parser.add_argument("--set", action="append", default=[], help="LABEL:key=value override (repeatable)")
+    parser.add_argument("--json", help="append one JSON line per setting to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    overrides = parse_overrides(args.set)
+    runner = Runner(SQLiteStore(args.store))
+    for position, config in enumerate(load_config(args.config)):
+        plan = runner.plan(position, config)
+        kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+        setting = TuningSetting.prepare(runner, plan, args.tuning_seed, SilentProgress())
+        original_outputs = kind.outputs(setting.original, prepared)
+        base_retain = fn.accuracy(original_outputs.logits["retain"], original_outputs.labels["retain"])
+        base_gap = kind.selection_gap(prepared, original_outputs, setting.reference_outputs, setting.tuning_seed)
+        print(f"# {config.name} seed {args.tuning_seed}: original gap {base_gap:.2f}, retrain {setting.reference_seconds:.1f}s")
+        for label, method in resolved.methods:
+            if args.method and label not in args.method:
+                continue
+            params = {**method.get_params(), **overrides.get(label, {})}
+            candidate = type(method).from_params(params)
+            generator = torch.Generator().manual_seed(setting.unlearn_seed)
+            task = kind.task(resolved, prepared, generator, SilentProgress())
+            result = candidate.unlearn(setting.original, task)
+            outputs = kind.outputs(result.model, prepared)
+            gap = kind.selection_gap(prepared, outputs, setting.reference_outputs, setting.tuning_seed)
+            row = {
+                "experiment": config.name,
+                "label": label,
+                "gap": round(gap, 2),
+                "closed": round(1 - gap / base_gap, 3),
+                "retain_rel": round(fn.accuracy(outputs.logits["retain"], outputs.labels["retain"]) / base_retain, 3),
+                "val_acc": round(fn.accuracy(outputs.logits["validation"], outputs.labels["validation"]), 3),
+                "forget_acc": round(fn.accuracy(outputs.logits["forget"], outputs.labels["forget"]), 3),
+                "time_frac": round(result.seconds / setting.reference_seconds, 3),
+                "params": result.diagnostics.get("resolved_params", params),
+                "overrides": overrides.get(label, {}),
+                "diagnostics": {k: v for k, v in result.diagnostics.items() if isinstance(v, (int, float, bool, str))},
+            }
+            print(
+                f"{label:24s} gap {row['gap']:6.2f} closed {row['closed']:6.3f} retain/orig {row['retain_rel']:.3f} "
+                f"val {row['val_acc']:.3f} forget {row['forget_acc']:.3f} time {row['time_frac']:.3f} {row['overrides'] or ''}",
+                flush=True,
+            )
+            if args.json:
+                with open(args.json, "a") as handle:
+                    handle.write(json.dumps(row, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
