@@ -309,7 +309,8 @@ def test_recipes_name_the_criterion() -> None:
     tuning = MethodTuning("finetune", "Finetune", criterion="oracle-free score", trials=[({"lr": 0.5, "epochs": 5}, 0.1234, 2.0)])
     text = recipes_toml("tiny", [tuning])
     assert "(oracle-free score: no retrained model)" in text
-    assert "lr = 0.5\n# oracle-free score 0.123, 2.0 s on the tuning seed(s)" in text
+    # epochs defaults to None (derived from the task), so an explicit 5 is part of the recipe
+    assert "lr = 0.5\nepochs = 5\n# oracle-free score 0.123, 2.0 s on the tuning seed(s)" in text
 
 
 def test_tune_oracle_free_refuses_a_split_without_calibration_samples_before_training(
