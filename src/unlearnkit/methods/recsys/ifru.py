@@ -7,46 +7,13 @@ from typing import Any, ClassVar
 from torch import nn
 
 from unlearnkit.methods.recsys.basic import require_recommender
-from unlearnkit.methods.recsys.influence import SolverConfig, influence_update
-from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask
+from unlearnkit.methods.recsys.influence import influence_update
+from unlearnkit.methods.recsys.solver import SOLVER_PARAMETERS, InfluenceSolverMethod
+from unlearnkit.methods.recsys.task import RecommendationTask
 from unlearnkit.params import Boolean, Constraint, Interval, NoneOr, Options
 
-SOLVER_CONSTRAINTS: dict[str, Constraint] = {
-    "solver": Options(("cg", "adam", "exact")),
-    "curvature": Options(("hessian", "gauss_newton")),
-    "preconditioner": Options(("auto", "diagonal", "block", "none")),
-    "damping": Interval(float, 0.0, None),
-    "cg_tol": Interval(float, 0.0, 1.0, "neither"),
-    "cg_max_iter": Interval(int, 1, 100_000),
-    "adam_lr": Interval(float, 0.0, None, "neither"),
-    "adam_steps": Interval(int, 1, 100_000),
-    "adam_patience": Interval(int, 1, 10_000),
-}
 
-
-class _InfluenceMethod(RecommendationMethod):
-    solver: str
-    curvature: str
-    preconditioner: str
-    damping: float
-    cg_tol: float
-    cg_max_iter: int
-    adam_lr: float
-    adam_steps: int
-    adam_patience: int
-
-    def solver_config(self) -> SolverConfig:
-        # "auto": the block preconditioner for the positive semi-definite Gauss-Newton matrix; none for
-        # the exact Hessian, whose negative-curvature truncation is better behaved without it.
-        preconditioner = self.preconditioner
-        if preconditioner == "auto":
-            preconditioner = "diagonal" if self.curvature == "gauss_newton" else "none"
-        return SolverConfig(
-            self.solver, self.curvature, preconditioner, self.damping, self.cg_tol, self.cg_max_iter, self.adam_lr, self.adam_steps, self.adam_patience
-        )
-
-
-class Ifru(_InfluenceMethod):
+class Ifru(InfluenceSolverMethod):
     """IFRU: influence of the forgotten rows plus their spillover through the graph, on pruned parameters.
 
     * ``k_hops``/``keep_quantile``: importance pruning (count/degree scores
@@ -110,7 +77,7 @@ class Ifru(_InfluenceMethod):
         "faithful": Boolean(),
         "hessian_on": Options(("train", "retain")),
         "newton_steps": Interval(int, 1, 100),
-        **SOLVER_CONSTRAINTS,
+        **SOLVER_PARAMETERS,
     }
     search_space = {
         "damping": [1e-3, 1e-4, 1e-5],
@@ -168,7 +135,7 @@ class Ifru(_InfluenceMethod):
         return rec, diagnostics
 
 
-class InfluenceRec(_InfluenceMethod):
+class InfluenceRec(InfluenceSolverMethod):
     """Direct influence only (SCIF-style baseline): the forgotten rows' own gradient, no spillover.
 
     Updates the embeddings of the touched users and items (``k_hops`` 0) or
@@ -178,7 +145,7 @@ class InfluenceRec(_InfluenceMethod):
     """
 
     description = "influence-function removal of the forgotten rows only (no spillover; SCIF-style)"
-    parameter_constraints: ClassVar[dict[str, Constraint]] = {"k_hops": Interval(int, 0, 5), **SOLVER_CONSTRAINTS}
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"k_hops": Interval(int, 0, 5), **SOLVER_PARAMETERS}
     search_space = {"damping": [1e-3, 1e-4, 1e-5], "k_hops": [0, 1], "curvature": ["gauss_newton", "hessian"]}
 
     def __init__(

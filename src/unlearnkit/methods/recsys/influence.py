@@ -10,10 +10,11 @@ forgotten rows, D_c the remaining rows of users/items whose positive degree
 changed by more than a ratio (spillover: their loss changes because the
 graph G loses the forgotten edges, G' = graph without them), and n = |D|.
 This is the direction that minimises the retrained objective to second order.
-Hessian-vector products come from ``torch.func`` (reverse-over-reverse: the
-forward mode has no sparse matmul), solved by damped conjugate gradient
-(default), IFRU's Adam on 0.5 p'Hp - g'p with validation early stopping, or
-an explicit Hessian (small problems, tests).
+Curvature-vector products are closed forms (``gauss_newton.py``; the
+``torch.func`` version here is their test reference), inverted by the solvers
+of :mod:`unlearnkit.methods.curvature` through ``solver.py``: damped
+preconditioned conjugate gradient (default), IFRU's Adam on 0.5 p'Hp - g'p
+with validation early stopping, or an explicit Hessian (small problems, tests).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
+from unlearnkit.methods.curvature import DampedOperator, conjugate_gradient
+from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
+from unlearnkit.methods.recsys.solver import SolverConfig, make_preconditioner, solve
 from unlearnkit.models.recsys.embedding import (
     Recommender,
     graph_of,
@@ -40,9 +43,6 @@ from unlearnkit.models.recsys.embedding import (
 )
 from unlearnkit.models.recsys.graph import positive_degrees
 from unlearnkit.training.recsys import rows_tensors
-
-EXACT_SOLVER_MAX_PARAMETERS = 5000
-
 
 # --------------------------------------------------------------------------- which parameters move
 
@@ -185,112 +185,25 @@ def gauss_newton_product(
     return product
 
 
-# --------------------------------------------------------------------------- solvers
-
-
-@dataclass(frozen=True)
-class SolverConfig:
-    kind: str  # "cg", "adam" or "exact"
-    curvature: str  # "hessian" or "gauss_newton"
-    preconditioner: str  # "block" (per-node Gauss-Newton blocks), "diagonal" or "none"
-    damping: float
-    cg_tol: float
-    cg_max_iter: int
-    adam_lr: float
-    adam_steps: int
-    adam_patience: int
-
-
-def make_preconditioner(
-    product: EmbeddingGaussNewton, solver: SolverConfig
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    if solver.preconditioner == "block":
-        return product.block_preconditioner(solver.damping)
-    if solver.preconditioner == "diagonal":
-        return product.diagonal_preconditioner(solver.damping)
-    return None
-
-
-def conjugate_gradient(
-    apply: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    tol: float,
-    max_iter: int,
-    preconditioner: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, int, bool]:
-    """x with apply(x) ~= b (relative residual ``tol``) by conjugate gradient, truncated at negative curvature.
-
-    The Hessian of an early-stopped BCE recommender is often indefinite; plain
-    CG then diverges. Like Newton-CG (Steihaug), the iteration stops before a
-    search direction p with p'Ap <= 0 and returns the iterate so far, which
-    still decreases the quadratic model. Returns (x, iterations, stopped at
-    negative curvature). SciPy's ``cg`` has no such test, hence this loop.
-    With a ``preconditioner`` (v -> M^-1 v, M positive definite) it is
-    preconditioned CG; the stopping rule stays on the unpreconditioned
-    residual |b - Ax| <= tol |b|.
-    """
-    precondition = preconditioner or (lambda v: v)
-    x = torch.zeros_like(b)
-    residual = b.clone()
-    threshold = tol * float(b.norm())
-    if threshold == 0.0:
-        return x, 0, False
-    z = precondition(residual)
-    direction = z.clone()
-    rz = residual.dot(z)
-    for iteration in range(1, max_iter + 1):
-        product = apply(direction)
-        curvature = direction.dot(product)
-        if curvature <= 0:
-            return x, iteration - 1, True
-        step = rz / curvature
-        x = x + step * direction
-        residual = residual - step * product
-        if float(residual.norm()) <= threshold:
-            return x, iteration, False
-        z = precondition(residual)
-        new_rz = residual.dot(z)
-        direction = z + (new_rz / rz) * direction
-        rz = new_rz
-    return x, max_iter, False
-
-
-def solve_adam(
-    hvp: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    config: SolverConfig,
-    validation_auc: Callable[[torch.Tensor], float],
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """IFRU's solver: Adam on q(x) = 0.5 x'Hx - b'x (gradient Hx - b), x being the update itself.
-
-    IFRU optimises p = n x with gradient Hp - n b and learning rate
-    ``if_lr``; Adam is invariant to the gradient's scale, so this is the
-    same trajectory with ``adam_lr = if_lr / n`` -- a step size on the
-    parameters' own scale, which transfers across dataset sizes. After every
-    step the update is scored on validation AUC; the best one (possibly no
-    update at all) is returned, stopping after ``adam_patience`` steps
-    without improvement. Starts from x = 0 (IFRU's ``if_init_std`` 0).
-    """
-    x = torch.zeros_like(b, requires_grad=True)
-    optimizer = torch.optim.Adam([x], lr=config.adam_lr)
-    best_auc, best_step, best = validation_auc(torch.zeros_like(b)), 0, torch.zeros_like(b)
-    stale, steps = 0, 0
-    for step in range(1, config.adam_steps + 1):
-        with torch.no_grad():
-            x.grad = hvp(x.detach()) - b
-        optimizer.step()
-        steps = step
-        auc = validation_auc(x.detach())
-        if auc > best_auc:
-            best_auc, best_step, best, stale = auc, step, x.detach().clone(), 0
-        else:
-            stale += 1
-            if stale >= config.adam_patience:
-                break
-    return best, {"solver_iterations": steps, "adam_best_step": best_step, "adam_best_validation_auc": best_auc}
-
-
 # --------------------------------------------------------------------------- the operator
+
+
+def validation_scorer(
+    objective: SubsetObjective, data: InteractionData, validation: np.ndarray, graph: torch.Tensor | None, layers: int
+) -> Callable[[torch.Tensor], float]:
+    """update -> validation AUC of theta0 + update over the retained graph (IFRU's early-stopping score)."""
+    users, items, labels = rows_tensors(data, validation)
+    if labels.unique().numel() < 2:
+        raise InvalidParameterError("solver='adam' early-stops on validation AUC and needs both labels in validation")
+    truth = labels.numpy()
+
+    def score(update: torch.Tensor) -> float:
+        with torch.no_grad():
+            user_table, item_table = objective.tables(objective.theta0 + update)
+            logits = score_pairs(user_table, item_table, graph, layers, users, items)
+        return float(roc_auc_score(truth, logits.numpy()))
+
+    return score
 
 
 def _newton_refinement(
@@ -328,15 +241,14 @@ def _newton_refinement(
             users, items, hessian_graph, hessian_layers, retain_rows[0], retain_rows[1], n, l2, nodes,
             labels=retain_rows[2] if solver.curvature == "hessian" else None,
         )
-        preconditioner = make_preconditioner(product, solver)
-        step, iterations, negative = conjugate_gradient(
-            lambda v, product=product: product(v) + solver.damping * v,
-            -residual, solver.cg_tol, solver.cg_max_iter, preconditioner,
+        result = conjugate_gradient(
+            DampedOperator(product, solver.damping), -residual,
+            tol=solver.cg.tol, max_iter=solver.cg.max_iter, preconditioner=make_preconditioner(product, solver),
         )
-        if not torch.isfinite(step).all():
+        if not torch.isfinite(result.x).all():
             raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
-        theta = theta + step * constrained
-        log.append({"residual_norm": float(residual.norm()), "cg_iterations": iterations, "negative_curvature": negative})
+        theta = theta + result.x * constrained
+        log.append({"residual_norm": float(residual.norm()), "cg_iterations": result.iterations, "negative_curvature": result.truncated})
     return theta, log
 
 
@@ -394,9 +306,6 @@ def influence_update(
     if faithful:
         hessian_graph = None
 
-    def mean_loss(theta: torch.Tensor) -> torch.Tensor:
-        return objective.loss_sum(theta, hessian_rows, hessian_graph, hessian_layers) / n_hessian
-
     def removal_loss(theta: torch.Tensor) -> torch.Tensor:
         total = objective.loss_sum(theta, forget_rows, old_graph, model.layers)
         if changed.size:
@@ -406,7 +315,7 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    # Closed forms (curvature.py): no autograd graph, a few sparse products per call. With the
+    # Closed forms (gauss_newton.py): no autograd graph, a few sparse products per call. With the
     # rows' labels it is the exact Hessian; without, the Gauss-Newton matrix.
     nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
     curvature_product = EmbeddingGaussNewton(
@@ -414,46 +323,11 @@ def influence_update(
         n_hessian, l2, nodes, labels=hessian_rows[2] if solver.curvature == "hessian" else None,
     )
 
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        return curvature_product(v).detach() + solver.damping * v
-
     setup_seconds = time.perf_counter() - start
     b = g_sum / n_hessian
-    details: dict[str, Any] = {}
-    if solver.kind == "cg":
-        preconditioner = make_preconditioner(curvature_product, solver)
-        delta, iterations, negative = conjugate_gradient(hvp, b, solver.cg_tol, solver.cg_max_iter, preconditioner)
-        details["solver_iterations"] = iterations
-        details["negative_curvature"] = negative
-    elif solver.kind == "exact":
-        if theta0.numel() > EXACT_SOLVER_MAX_PARAMETERS:
-            raise InvalidParameterError(
-                f"solver='exact' builds the full Hessian and allows at most {EXACT_SOLVER_MAX_PARAMETERS} "
-                f"parameters; this request selects {theta0.numel()} (use solver='cg')"
-            )
-        # Column by column from the same (damped) product: forward-mode AD, which
-        # torch.func.hessian uses, has no sparse matmul.
-        matrix = torch.stack([hvp(column) for column in torch.eye(theta0.numel(), dtype=b.dtype)], dim=1)
-        # Pseudo-inverse: MF's loss is invariant under rotations of the embeddings, so
-        # the undamped Hessian is singular; b has no component along those directions.
-        matrix = matrix.double()
-        delta = (torch.linalg.pinv(0.5 * (matrix + matrix.T), hermitian=True, rtol=1e-6) @ b.double()).to(b.dtype)
-        details["solver_iterations"] = 1
-    else:
-        model.graph = new_graph
-        val_users, val_items, val_labels = rows_tensors(data, validation)
-        if val_labels.unique().numel() < 2:
-            raise InvalidParameterError("solver='adam' early-stops on validation AUC and needs both labels in validation")
-
-        def validation_auc(update: torch.Tensor) -> float:
-            with torch.no_grad():
-                users, items = objective.tables(theta0 + update)
-                logits = score_pairs(users, items, new_graph, model.layers, val_users, val_items)
-            return float(roc_auc_score(val_labels.numpy(), logits.numpy()))
-
-        delta, details = solve_adam(hvp, b, solver, validation_auc)
-    with torch.no_grad():
-        applied = hvp(delta)
+    validation_auc = validation_scorer(objective, data, validation, new_graph, model.layers) if solver.kind == "adam" else None
+    delta, details = solve(curvature_product, b, solver, validation_auc)
+    applied = DampedOperator(curvature_product, solver.damping)(delta)
     b_norm = float(b.norm())
     residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
