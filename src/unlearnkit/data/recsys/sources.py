@@ -43,11 +43,13 @@ def read_movielens100k() -> np.ndarray:
 
 
 class MovieLens100k(InteractionSource):
-    """MovieLens-100K ratings as binary labels (IFRU protocol).
+    """MovieLens-100K ratings as binary labels, prepared as IFRU's preprocessing prepares its datasets.
 
     label = 1 when rating >= ``threshold``, else 0 (explicit negatives, no
-    sampling); iterative ``core``-core filtering on all rated rows; ids
-    re-indexed densely in the order of the original ids.
+    sampling; the default 4 is IFRU's "rating > 3"); iterative
+    ``core``-core filtering on all rated rows (default 5: 99,287 rows, 943
+    users x 1,349 items); rows stay in file order (the order IFRU's shuffle
+    permutes); ids re-indexed densely in the order of the original ids.
     """
 
     description = "MovieLens-100K from the recbole 1.2.1 wheel (943 users x 1,682 items, 100,000 ratings)"
