@@ -23,13 +23,8 @@ from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.curvature import conjugate_gradient
 from unlearnkit.methods.recsys import Ifru, RecommendationTask
 from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
-from unlearnkit.methods.recsys.influence import (
-    NodeSelection,
-    SubsetObjective,
-    gauss_newton_product,
-    importance_selection,
-    spillover_rows,
-)
+from unlearnkit.methods.recsys.influence import SubsetObjective, gauss_newton_product
+from unlearnkit.methods.recsys.neighbourhood import NodeSelection, TrainingIndex
 from unlearnkit.models.recsys import (
     LightGCN,
     MatrixFactorisation,
@@ -85,25 +80,25 @@ def hand_graph() -> InteractionData:
 
 def test_importance_selection_by_hops_and_quantile() -> None:
     data, train, forget = hand_graph(), np.arange(5), np.array([0])  # forget u0-i0
-    zero = importance_selection(data, train, forget, k_hops=0, keep_quantile=None)
+    zero = TrainingIndex.build(data, train).importance_selection(forget, k_hops=0, keep_quantile=None)
     assert zero.users.tolist() == [0] and zero.items.tolist() == [0]
-    one = importance_selection(data, train, forget, k_hops=1, keep_quantile=None)
+    one = TrainingIndex.build(data, train).importance_selection(forget, k_hops=1, keep_quantile=None)
     assert one.users.tolist() == [0] and one.items.tolist() == [0, 1]  # i1 neighbours u0
-    two = importance_selection(data, train, forget, k_hops=2, keep_quantile=None)
+    two = TrainingIndex.build(data, train).importance_selection(forget, k_hops=2, keep_quantile=None)
     assert two.users.tolist() == [0, 1] and two.items.tolist() == [0, 1]
     # scores after 2 hops: u1 is reached only through i1, with the smallest score; the quantile drops it
-    pruned = importance_selection(data, train, forget, k_hops=2, keep_quantile=0.3)
+    pruned = TrainingIndex.build(data, train).importance_selection(forget, k_hops=2, keep_quantile=0.3)
     assert pruned.users.tolist() == [0] and pruned.items.tolist() == [0, 1]
 
 
 def test_spillover_rows_follow_positive_degree_change() -> None:
     data, train = hand_graph(), np.arange(5)
     # forgetting u0-i1 halves the positive degree of u0 (2 -> 1) and of i1 (2 -> 1)
-    changed = spillover_rows(data, train, np.array([1]), ratio=0.4)
+    changed = TrainingIndex.build(data, train).spillover_rows(np.array([1]), ratio=0.4)
     assert changed.tolist() == [0, 2]  # u0-i0 and u1-i1
-    assert spillover_rows(data, train, np.array([1]), ratio=0.6).size == 0
+    assert TrainingIndex.build(data, train).spillover_rows(np.array([1]), ratio=0.6).size == 0
     # a negative row is not an edge: forgetting u1-i2 changes no degree
-    assert spillover_rows(data, train, np.array([3]), ratio=0.0).size == 0
+    assert TrainingIndex.build(data, train).spillover_rows(np.array([3]), ratio=0.0).size == 0
 
 
 def converge(model: Recommender, data: InteractionData, rows: np.ndarray, l2: float) -> None:
@@ -224,10 +219,10 @@ def test_closed_form_curvature_matches_torch_func() -> None:
     n = rows[0].numel()
     nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
     reference = gauss_newton_product(objective, objective.theta0, rows, graph, layers, n)
-    closed = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    closed = EmbeddingGaussNewton.build(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
     v = torch.randn(objective.theta0.numel(), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     assert torch.allclose(closed(v), reference(v), atol=1e-12)
-    exact = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes, labels=rows[2])
+    exact = EmbeddingGaussNewton.build(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes, labels=rows[2])
     hessian = torch.autograd.functional.hessian(lambda t: objective.loss_sum(t, rows, graph, layers) / n, objective.theta0)
     assert torch.allclose(exact(v), hessian @ v, atol=1e-12)
     assert not torch.allclose(exact(v), closed(v), atol=1e-6)  # the residual term matters
@@ -237,7 +232,7 @@ def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> No
     objective, rows, graph, layers = tiny_objective(layers=0)
     n, dim = rows[0].numel(), objective.dim
     nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
-    product = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    product = EmbeddingGaussNewton.build(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
     size = objective.theta0.numel()
     matrix = torch.stack([product(column) for column in torch.eye(size, dtype=torch.float64)], dim=1) + 1e-3 * torch.eye(size, dtype=torch.float64)
     blocks = torch.block_diag(*[matrix[k : k + dim, k : k + dim] for k in range(0, size, dim)])

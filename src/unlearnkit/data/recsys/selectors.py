@@ -10,8 +10,8 @@ Bad requests raise before any training.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +19,14 @@ import torch
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError, SplitError
-from unlearnkit.params import Configurable, Constraint, Interval, IntList, NoneOr, Options
+from unlearnkit.params import (
+    Configurable,
+    Constraint,
+    Interval,
+    IntList,
+    NoneOr,
+    Options,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,9 +79,14 @@ def last_rows(train: np.ndarray, count: int | None, fraction: float | None) -> n
     if count is not None and count >= len(train):
         raise InvalidParameterError(f"count={count} would forget all {len(train)} training interactions")
     n = len(train)
-    # IFRU's _data_process.py: nn = int(n * (1 - attack)); the rows nn..n-1 are flipped.
-    size = count if count is not None else n - int(n * (1 - fraction))
-    return train[n - size :]
+    if count is not None:
+        size = count
+    elif fraction is not None:
+        # IFRU's _data_process.py: nn = int(n * (1 - attack)); the rows nn..n-1 are flipped.
+        size = n - int(n * (1 - fraction))
+    else:
+        raise InvalidParameterError("give exactly one of 'count' and 'fraction'")
+    return np.asarray(train[n - size :])
 
 
 class RandomInteractions(InteractionSelector):

@@ -13,31 +13,112 @@ costs two sparse products with P and two scatters over the rows; no autograd
 graph is built or kept. It equals ``influence.gauss_newton_product`` (the
 ``torch.func`` version, tested against explicit Jacobians) and is tested
 against it.
+
+The per-row state (:class:`RowCurvature`: propagated embeddings at the rows'
+ends, sigmoid'(s), row counts) depends on the rows, the graph and the
+embeddings but not on which parameters move, so an influence method builds it
+once for the training rows and reuses it for every deletion request. Without
+propagation (MF, or IFRU's ego-embedding Hessian) only rows touching the
+selected nodes contribute, and the product runs over those rows alone in a
+compact index space.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from unlearnkit.models.recsys.graph import propagate
 
 
+@dataclass(frozen=True, eq=False)
+class RowCurvature:
+    """Per-row state of the curvature of (1/n) sum over ``rows`` of the row loss at fixed embeddings.
+
+    ``users``/``items`` are node ids of each row's two ends (items offset by
+    n_users). ``weight`` is sigmoid'(s)/n; ``residual`` (sigmoid(s) - y)/n
+    when labels were given (then products are exact Hessian products, the
+    term Gauss-Newton drops), else None. ``penalty`` is the diagonal
+    Hessian l2 * (rows at the node) / n of the row L2 penalty, per node.
+    """
+
+    n_users: int
+    n_nodes: int
+    dim: int
+    graph: torch.Tensor | None
+    layers: int
+    users: torch.Tensor
+    items: torch.Tensor
+    user_side: torch.Tensor
+    item_side: torch.Tensor
+    weight: torch.Tensor
+    residual: torch.Tensor | None
+    penalty: torch.Tensor
+
+    @classmethod
+    @torch.no_grad()
+    def build(
+        cls,
+        user_table: torch.Tensor,
+        item_table: torch.Tensor,
+        graph: torch.Tensor | None,
+        layers: int,
+        users: torch.Tensor,
+        items: torch.Tensor,
+        n: int,
+        l2: float,
+        labels: torch.Tensor | None = None,
+    ) -> RowCurvature:
+        """The state for rows (``users``, ``items``: dense ids) over ``graph`` with ``layers`` propagation steps.
+
+        ``n`` divides every row's loss (the size of the set whose mean loss
+        is meant, which may exceed the rows given when rows that cannot
+        contribute were left out). ``l2`` is the per-row penalty weight of
+        :func:`unlearnkit.models.recsys.embedding.row_losses`.
+        """
+        n_users = user_table.shape[0]
+        n_nodes = n_users + item_table.shape[0]
+        user_nodes, item_nodes = users, items + n_users
+        if layers == 0:
+            user_side, item_side = user_table.detach()[users], item_table.detach()[items]
+        else:
+            final = propagate(torch.cat([user_table, item_table]).detach(), graph, layers)
+            user_side, item_side = final[user_nodes], final[item_nodes]
+        prob = torch.sigmoid((user_side * item_side).sum(-1))
+        counts = torch.bincount(torch.cat([user_nodes, item_nodes]), minlength=n_nodes).to(user_table.dtype)
+        return cls(
+            n_users, n_nodes, user_table.shape[1], graph, layers, user_nodes, item_nodes, user_side, item_side,
+            weight=prob * (1 - prob) / n,
+            residual=None if labels is None else (prob - labels.to(prob.dtype)) / n,
+            penalty=l2 * counts / n,
+        )
+
+
 class EmbeddingGaussNewton:
     """v -> G v on the selected embedding rows; ``nodes`` are global node ids (items offset by n_users).
 
-    Given the rows' ``labels`` it is the exact Hessian-vector product instead
+    With labels in ``rows`` it is the exact Hessian-vector product instead
     (the residual term (sigmoid(s) - y) d2s added; indefinite in general).
-
-    ``rows`` are (users, items) of the rows whose mean loss defines G, over
-    ``graph`` with ``layers`` propagation steps (layers 0: MF, or IFRU's
-    ego-embedding Hessian). ``l2`` is the per-row penalty weight of
-    :func:`unlearnkit.models.recsys.embedding.row_losses`.
+    Rows that touch none of ``nodes`` contribute nothing without propagation;
+    callers may leave them out of ``rows`` (keeping ``n``).
     """
 
-    def __init__(
-        self,
+    def __init__(self, rows: RowCurvature, nodes: torch.Tensor) -> None:
+        self.rows = rows
+        self.nodes = nodes
+        self.dim = rows.dim
+        # Position of every row end among `nodes`, or len(nodes) (a zero row) when it is not selected.
+        position = torch.full((rows.n_nodes,), nodes.numel(), dtype=torch.long)
+        position[nodes] = torch.arange(nodes.numel())
+        self.user_position = position[rows.users]
+        self.item_position = position[rows.items]
+        self.penalty = rows.penalty[nodes]
+
+    @classmethod
+    def build(
+        cls,
         user_table: torch.Tensor,
         item_table: torch.Tensor,
         graph: torch.Tensor | None,
@@ -48,43 +129,44 @@ class EmbeddingGaussNewton:
         l2: float,
         nodes: torch.Tensor,
         labels: torch.Tensor | None = None,
-    ) -> None:
-        self.n_users = user_table.shape[0]
-        self.n_nodes = self.n_users + item_table.shape[0]
-        self.dim = user_table.shape[1]
-        self.graph, self.layers = graph, layers
-        self.users, self.items = users, items + self.n_users  # node ids of each row's two ends
-        self.nodes = nodes
-        with torch.no_grad():
-            final = propagate(torch.cat([user_table, item_table]).detach(), graph, layers)
-            self.user_side = final[self.users]  # e_u of every row
-            self.item_side = final[self.items]  # e_i of every row
-            prob = torch.sigmoid((self.user_side * self.item_side).sum(-1))
-            self.weight = prob * (1 - prob) / n
-            # With labels, the exact Hessian: add sum_r (sigmoid(s_r) - y_r)/n * d2 s_r, the term Gauss-Newton drops.
-            self.residual = None if labels is None else (prob - labels.to(prob.dtype)) / n
-            # Row L2 penalty 0.5 * l2 * (|E_u|^2 + |E_i|^2) per row: diagonal Hessian l2 * rows(node) / n.
-            counts = torch.bincount(torch.cat([self.users, self.items]), minlength=self.n_nodes).to(user_table.dtype)
-            self.penalty = (l2 * counts / n)[nodes]
+    ) -> EmbeddingGaussNewton:
+        return cls(RowCurvature.build(user_table, item_table, graph, layers, users, items, n, l2, labels), nodes)
 
     @torch.no_grad()
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
-        dtype = self.user_side.dtype
+        rows = self.rows
         block = v.view(-1, self.dim)
-        full = torch.zeros(self.n_nodes, self.dim, dtype=dtype).index_copy_(0, self.nodes, block)
-        moved = propagate(full, self.graph, self.layers)
-        jv = (moved[self.users] * self.item_side).sum(-1) + (self.user_side * moved[self.items]).sum(-1)
-        w = (self.weight * jv)[:, None]
-        scattered = torch.zeros(self.n_nodes, self.dim, dtype=dtype)
-        scattered.index_add_(0, self.users, w * self.item_side)
-        scattered.index_add_(0, self.items, w * self.user_side)
-        if self.residual is not None:
+        if rows.layers == 0:
+            return self._local_product(block)
+        full = torch.zeros(rows.n_nodes, self.dim, dtype=block.dtype).index_copy_(0, self.nodes, block)
+        moved = propagate(full, rows.graph, rows.layers)
+        moved_user, moved_item = moved[rows.users], moved[rows.items]
+        w = (rows.weight * ((moved_user * rows.item_side).sum(-1) + (rows.user_side * moved_item).sum(-1)))[:, None]
+        scattered = torch.zeros(rows.n_nodes, self.dim, dtype=block.dtype)
+        scattered.index_add_(0, rows.users, w * rows.item_side)
+        scattered.index_add_(0, rows.items, w * rows.user_side)
+        if rows.residual is not None:
             # v' d2s_r v = 2 <(PV)_u, (PV)_i>, so d2s_r v = P' (scatter (PV)_i at u_r and (PV)_u at i_r).
-            c = self.residual[:, None]
-            scattered.index_add_(0, self.users, c * moved[self.items])
-            scattered.index_add_(0, self.items, c * moved[self.users])
-        back = propagate(scattered, self.graph, self.layers)  # P' = P: the normalised adjacency is symmetric
+            c = rows.residual[:, None]
+            scattered.index_add_(0, rows.users, c * moved_item)
+            scattered.index_add_(0, rows.items, c * moved_user)
+        back = propagate(scattered, rows.graph, rows.layers)  # P' = P: the normalised adjacency is symmetric
         return (back[self.nodes] + self.penalty[:, None] * block).reshape(-1)
+
+    def _local_product(self, block: torch.Tensor) -> torch.Tensor:
+        """The product without propagation, over the given rows in the compact space of ``nodes`` (+ one zero row)."""
+        rows = self.rows
+        padded = torch.cat([block, block.new_zeros(1, self.dim)])
+        moved_user, moved_item = padded[self.user_position], padded[self.item_position]
+        w = (rows.weight * ((moved_user * rows.item_side).sum(-1) + (rows.user_side * moved_item).sum(-1)))[:, None]
+        scattered = torch.zeros_like(padded)
+        scattered.index_add_(0, self.user_position, w * rows.item_side)
+        scattered.index_add_(0, self.item_position, w * rows.user_side)
+        if rows.residual is not None:
+            c = rows.residual[:, None]
+            scattered.index_add_(0, self.user_position, c * moved_item)
+            scattered.index_add_(0, self.item_position, c * moved_user)
+        return (scattered[:-1] + self.penalty[:, None] * block).reshape(-1)
 
     @torch.no_grad()
     def block_preconditioner(self, damping: float, chunk: int = 2048) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -97,16 +179,17 @@ class EmbeddingGaussNewton:
         curvature across users and items of very different degrees. Rows are processed in chunks so
         the per-row outer products never exist all at once.
         """
-        dim, dtype = self.dim, self.user_side.dtype
-        blocks = torch.zeros(self.n_nodes, dim, dim, dtype=dtype)
-        own = 1.0 / (self.layers + 1) ** 2
-        for begin in range(0, self.users.numel(), chunk):
+        rows, dim = self.rows, self.dim
+        dtype = rows.user_side.dtype
+        blocks = torch.zeros(self.nodes.numel() + 1, dim, dim, dtype=dtype)
+        own = 1.0 / (rows.layers + 1) ** 2
+        for begin in range(0, rows.users.numel(), chunk):
             part = slice(begin, begin + chunk)
-            weight = (own * self.weight[part])[:, None, None]
-            item_side, user_side = self.item_side[part], self.user_side[part]
-            blocks.index_add_(0, self.users[part], weight * item_side[:, :, None] * item_side[:, None, :])
-            blocks.index_add_(0, self.items[part], weight * user_side[:, :, None] * user_side[:, None, :])
-        selected = blocks[self.nodes]
+            weight = (own * rows.weight[part])[:, None, None]
+            item_side, user_side = rows.item_side[part], rows.user_side[part]
+            blocks.index_add_(0, self.user_position[part], weight * item_side[:, :, None] * item_side[:, None, :])
+            blocks.index_add_(0, self.item_position[part], weight * user_side[:, :, None] * user_side[:, None, :])
+        selected = blocks[:-1]
         diagonal = (self.penalty + damping)[:, None, None] * torch.eye(dim, dtype=dtype)
         factor, info = torch.linalg.cholesky_ex(selected + diagonal)
         if bool((info > 0).any()):
@@ -122,12 +205,13 @@ class EmbeddingGaussNewton:
     @torch.no_grad()
     def diagonal_preconditioner(self, damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
         """v -> v / diag(G): the diagonal of the blocks above (Jacobi), at the cost of one scatter."""
-        own = 1.0 / (self.layers + 1) ** 2
-        weight = (own * self.weight)[:, None]
-        diagonal = torch.zeros(self.n_nodes, self.dim, dtype=self.user_side.dtype)
-        diagonal.index_add_(0, self.users, weight * self.item_side.square())
-        diagonal.index_add_(0, self.items, weight * self.user_side.square())
-        inverse = 1.0 / (diagonal[self.nodes] + (self.penalty + damping)[:, None]).clamp_min(1e-12)
+        rows = self.rows
+        own = 1.0 / (rows.layers + 1) ** 2
+        weight = (own * rows.weight)[:, None]
+        diagonal = torch.zeros(self.nodes.numel() + 1, self.dim, dtype=rows.user_side.dtype)
+        diagonal.index_add_(0, self.user_position, weight * rows.item_side.square())
+        diagonal.index_add_(0, self.item_position, weight * rows.user_side.square())
+        inverse = 1.0 / (diagonal[:-1] + (self.penalty + damping)[:, None]).clamp_min(1e-12)
         flat = inverse.reshape(-1)
 
         def apply(v: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Influence-function unlearning for embedding recommenders (the IFRU operator).
+"""Influence-function unlearning for embedding recommenders (the operator behind IFRU, SCIF, influence_rec).
 
 One Newton step on a selected subset of embedding rows theta_S:
 
@@ -15,6 +15,14 @@ Curvature-vector products are closed forms (``gauss_newton.py``; the
 of :mod:`unlearnkit.methods.curvature` through ``solver.py``: damped
 preconditioned conjugate gradient (default), IFRU's Adam on 0.5 p'Hp - g'p
 with validation early stopping, or an explicit Hessian (small problems, tests).
+
+The work is split in two (fair timing, issue 14): :func:`prepare` does what
+depends only on the model and the training rows (the training index, the
+model's graph, the per-row curvature state when it spans every row) and is
+reported as ``setup_seconds``; :func:`influence_update` then answers the
+request. Without propagation in the Hessian (MF, or the ego-embedding
+Hessian) the curvature runs over the rows touching theta_S only, which
+gives the same matrix at a cost proportional to the request's neighbourhood.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.metrics import roc_auc_score
 from torch.func import grad, vjp
@@ -33,7 +40,8 @@ from torch.func import grad, vjp
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.curvature import DampedOperator, conjugate_gradient
-from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
+from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton, RowCurvature
+from unlearnkit.methods.recsys.neighbourhood import NodeSelection, TrainingIndex
 from unlearnkit.methods.recsys.solver import SolverConfig, make_preconditioner, solve
 from unlearnkit.models.recsys.embedding import (
     Recommender,
@@ -41,76 +49,69 @@ from unlearnkit.models.recsys.embedding import (
     row_losses,
     score_pairs,
 )
-from unlearnkit.models.recsys.graph import positive_degrees
 from unlearnkit.training.recsys import rows_tensors
 
-# --------------------------------------------------------------------------- which parameters move
+# --------------------------------------------------------------------------- settings and set-up
 
 
 @dataclass(frozen=True)
-class NodeSelection:
-    """Users and items whose embedding rows the influence step updates."""
+class InfluenceSettings:
+    """What an influence method asks of the operator (validated by the method).
 
-    users: np.ndarray
-    items: np.ndarray
-
-
-def forget_nodes(data: InteractionData, forget: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes (users, then items offset by n_users) touched by the forget rows, with their row counts."""
-    nodes = np.concatenate([data.user[forget], data.item[forget] + data.n_users])
-    return np.unique(nodes, return_counts=True)
-
-
-def importance_selection(
-    data: InteractionData, train: np.ndarray, forget: np.ndarray, k_hops: int, keep_quantile: float | None
-) -> NodeSelection:
-    """IFRU's importance pruning (``compute_neighbor_influence_clip``).
-
-    B = 0/1 adjacency of all training pairs (both labels) plus self-loops,
-    deg = its row sums. s0(v) = (forget rows at v) / deg(v) on the touched
-    nodes; each hop s <- (B s) / deg. Nodes reached after ``k_hops`` hops are
-    kept, those with s above the ``keep_quantile`` quantile of the reached
-    scores when it is given. Unlike IFRU's LightGCN scripts, the touched
-    nodes themselves are always kept: their rows are the ones being removed.
+    ``k_hops``/``keep_quantile``: importance selection of theta_S;
+    ``spillover``/``degree_change_ratio``: the D_c term (graph models);
+    ``ego_hessian``: the Hessian of the loss on ego embeddings, without
+    propagation (IFRU's official code); ``hessian_on``: rows (and graph) of
+    H, "train" (D, old graph) or "retain" (D minus D_u, new graph);
+    ``newton_steps``: further Newton steps on the removal equation;
+    ``replace_labels``: "none" removes the rows, "user_mean" replaces their
+    labels by the user's mean retained label (the item's when the user has
+    none), the SCIF re-implementation of ``baiyimeng/IFRU``; ``orphans``:
+    what happens to touched nodes left without any training row, "keep"
+    (the influence step decides) or "reinit" (re-drawn from the model
+    builder's initialisation, where retraining leaves them).
     """
-    n = data.n_users + data.n_items
-    pairs = np.unique(data.user[train] * data.n_items + data.item[train])
-    u, i = pairs // data.n_items, pairs % data.n_items + data.n_users
-    ones = np.ones(2 * pairs.size + n)
-    rows = np.concatenate([u, i, np.arange(n)])
-    cols = np.concatenate([i, u, np.arange(n)])
-    adjacency = sp.csr_matrix((ones, (rows, cols)), shape=(n, n))
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    nodes, counts = forget_nodes(data, forget)
-    score = np.zeros(n)
-    score[nodes] = counts / degree[nodes]
-    for _ in range(k_hops):
-        score = adjacency @ score / degree
-    keep = score > 0
-    if keep_quantile is not None:
-        keep = score > np.quantile(score[keep], keep_quantile)
-    keep[nodes] = True
-    kept = np.flatnonzero(keep)
-    return NodeSelection(kept[kept < data.n_users], kept[kept >= data.n_users] - data.n_users)
+
+    k_hops: int
+    keep_quantile: float | None
+    spillover: bool
+    degree_change_ratio: float
+    ego_hessian: bool
+    hessian_on: str  # "train" or "retain"
+    newton_steps: int
+    replace_labels: str  # "none" or "user_mean"
+    orphans: str  # "keep" or "reinit"
+    solver: SolverConfig
+
+    def hessian_layers(self, model: Recommender) -> int:
+        return 0 if self.ego_hessian else model.layers
 
 
-def spillover_rows(data: InteractionData, train: np.ndarray, forget: np.ndarray, ratio: float) -> np.ndarray:
-    """D_c: remaining rows of touched users/items whose positive degree drops by more than ``ratio``.
+@dataclass(frozen=True, eq=False)
+class Preparation:
+    """Request-independent work for one model and its training rows, and how long it took."""
 
-    Their loss depends on the graph, which loses the forgotten positive
-    edges; IFRU adds the change of their loss to the removal gradient.
-    """
-    retain = np.setdiff1d(train, forget)
-    before = data.positives(train)
-    after = data.positives(retain)
-    degree = positive_degrees(data.user[before], data.item[before], data.n_users, data.n_items)
-    degree_after = positive_degrees(data.user[after], data.item[after], data.n_users, data.n_items)
-    nodes, _ = forget_nodes(data, forget)
-    nodes = nodes[degree[nodes] > 0]
-    changed = nodes[1.0 - degree_after[nodes] / degree[nodes] > ratio]
-    mask = np.zeros(data.n_users + data.n_items, dtype=bool)
-    mask[changed] = True
-    return retain[mask[data.user[retain]] | mask[data.item[retain] + data.n_users]]
+    index: TrainingIndex
+    old_graph: torch.Tensor | None
+    curvature: RowCurvature | None  # the per-row curvature over every training row, when the request cannot shrink it
+    seconds: float
+
+
+def prepare(model: Recommender, data: InteractionData, train: np.ndarray, l2: float, settings: InfluenceSettings) -> Preparation:
+    """Everything that does not depend on the forget rows: reusable across deletion requests on this model."""
+    start = time.perf_counter()
+    index = TrainingIndex.build(data, train)
+    dtype = model.user_embedding.dtype
+    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
+    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
+    curvature = None
+    if settings.hessian_on == "train" and settings.hessian_layers(model) > 0:
+        rows = rows_tensors(data, train)
+        curvature = RowCurvature.build(
+            model.user_embedding, model.item_embedding, old_graph, model.layers, rows[0], rows[1], int(train.size), l2,
+            labels=rows[2] if settings.solver.curvature == "hessian" else None,
+        )
+    return Preparation(index, old_graph, curvature, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- the objective on theta_S
@@ -237,7 +238,7 @@ def _newton_refinement(
         residual = grad(lambda t: objective.loss_sum(t, retain_rows, new_graph, layers) / n)(theta).detach() - anchor
         residual = residual * constrained
         users, items = objective.tables(theta)
-        product = EmbeddingGaussNewton(
+        product = EmbeddingGaussNewton.build(
             users, items, hessian_graph, hessian_layers, retain_rows[0], retain_rows[1], n, l2, nodes,
             labels=retain_rows[2] if solver.curvature == "hessian" else None,
         )
@@ -252,6 +253,27 @@ def _newton_refinement(
     return theta, log
 
 
+def replacement_labels(data: InteractionData, retain_rows: np.ndarray, forget: np.ndarray) -> torch.Tensor:
+    """Each forget row's user mean retained label, or its item's when the user has no retained row (SCIF).
+
+    Raises when neither the user nor the item of a forget row keeps a row.
+    """
+    sums = np.bincount(data.user[retain_rows], weights=data.label[retain_rows], minlength=data.n_users)
+    counts = np.bincount(data.user[retain_rows], minlength=data.n_users)
+    item_sums = np.bincount(data.item[retain_rows], weights=data.label[retain_rows], minlength=data.n_items)
+    item_counts = np.bincount(data.item[retain_rows], minlength=data.n_items)
+    users, items = data.user[forget], data.item[forget]
+    missing = (counts[users] == 0) & (item_counts[items] == 0)
+    if missing.any():
+        raise InvalidParameterError(
+            f"replace_labels='user_mean' needs a retained row of the user or the item of every forget row; "
+            f"{int(missing.sum())} forget rows have neither"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        labels = np.where(counts[users] > 0, sums[users] / counts[users], item_sums[items] / item_counts[items])
+    return torch.as_tensor(labels)
+
+
 def influence_update(
     model: Recommender,
     data: InteractionData,
@@ -260,16 +282,14 @@ def influence_update(
     validation: np.ndarray,
     *,
     l2: float,
-    k_hops: int,
-    keep_quantile: float | None,
-    spillover: bool,
-    degree_change_ratio: float,
-    faithful: bool,
-    hessian_on: str,
-    solver: SolverConfig,
-    newton_steps: int = 1,
+    settings: InfluenceSettings,
+    preparation: Preparation,
+    initial_rows: Callable[[int], torch.Tensor],
 ) -> dict[str, Any]:
     """Apply the influence step to ``model`` in place; it ends conditioned on the retained graph.
+
+    ``preparation`` comes from :func:`prepare` on the same model and rows.
+    ``initial_rows(k)`` draws k fresh embedding rows (``orphans="reinit"``).
 
     ``newton_steps`` > 1 (CG only) continues with Newton steps on the removal
     equation F(theta) = (1/n) sum_{D minus D_u} grad l(theta; G') - r_0 = 0,
@@ -281,33 +301,33 @@ def influence_update(
     the linearisation error of the single step.
     """
     start = time.perf_counter()
-    retain = np.setdiff1d(train, forget)
+    index, old_graph = preparation.index, preparation.old_graph
+    solver = settings.solver
     n = int(train.size)
     dtype = model.user_embedding.dtype
-    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
-    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
-    new_graph = graph_of(data, retain, dtype) if model.layers > 0 else None
-    selection = importance_selection(data, train, forget, k_hops, keep_quantile)
+    hessian_layers = settings.hessian_layers(model)
+    needs_retain = model.layers > 0 or settings.hessian_on == "retain" or settings.newton_steps > 1 or settings.replace_labels != "none"
+    retain = np.setdiff1d(train, forget) if needs_retain else None
+    new_graph = graph_of(data, retain, dtype) if retain is not None and model.layers > 0 else None
+    selection = index.importance_selection(forget, settings.k_hops, settings.keep_quantile)
     changed = (
-        spillover_rows(data, train, forget, degree_change_ratio)
-        if spillover and model.layers > 0
+        index.spillover_rows(forget, settings.degree_change_ratio)
+        if settings.spillover and model.layers > 0
         else np.zeros(0, dtype=np.int64)
     )
     objective = SubsetObjective(model, selection, l2)
-    train_rows = rows_tensors(data, train)
+    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
     forget_rows = rows_tensors(data, forget)
     changed_rows = rows_tensors(data, changed)
-    # IFRU's Hessian is over all training rows and the old graph; "retain" makes the
-    # step one exact Newton step on the retrained objective (rows D minus D_u, new graph).
-    hessian_rows, hessian_graph = (train_rows, old_graph) if hessian_on == "train" else (rows_tensors(data, retain), new_graph)
-    n_hessian = n if hessian_on == "train" else int(retain.size)
-    # IFRU's faithful mode builds the Hessian on ego embeddings (no propagation).
-    hessian_layers = 0 if faithful else model.layers
-    if faithful:
-        hessian_graph = None
+    replaced = None
+    if settings.replace_labels == "user_mean":
+        assert retain is not None  # needs_retain covers it
+        replaced = (forget_rows[0], forget_rows[1], replacement_labels(data, retain, forget))
 
     def removal_loss(theta: torch.Tensor) -> torch.Tensor:
         total = objective.loss_sum(theta, forget_rows, old_graph, model.layers)
+        if replaced is not None:  # the rows stay, with neutral labels (their L2 terms cancel)
+            total = total - objective.loss_sum(theta, replaced, old_graph, model.layers)
         if changed.size:
             total = total + objective.loss_sum(theta, changed_rows, old_graph, model.layers)
             total = total - objective.loss_sum(theta, changed_rows, new_graph, model.layers)
@@ -315,31 +335,38 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    # Closed forms (gauss_newton.py): no autograd graph, a few sparse products per call. With the
-    # rows' labels it is the exact Hessian; without, the Gauss-Newton matrix.
-    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
-    curvature_product = EmbeddingGaussNewton(
-        objective.users, objective.items, hessian_graph, hessian_layers, hessian_rows[0], hessian_rows[1],
-        n_hessian, l2, nodes, labels=hessian_rows[2] if solver.curvature == "hessian" else None,
-    )
-
-    setup_seconds = time.perf_counter() - start
+    curvature = hessian_curvature(model, data, train, forget, retain, new_graph, l2, settings, preparation, nodes)
+    curvature_product = EmbeddingGaussNewton(curvature, nodes)
+    n_hessian = n if settings.hessian_on == "train" else int(n - forget.size)
     b = g_sum / n_hessian
-    validation_auc = validation_scorer(objective, data, validation, new_graph, model.layers) if solver.kind == "adam" else None
+    solve_start = time.perf_counter()
+    validation_auc = (
+        validation_scorer(objective, data, validation, new_graph, model.layers) if solver.kind == "adam" else None
+    )
     delta, details = solve(curvature_product, b, solver, validation_auc)
+    solve_seconds = time.perf_counter() - solve_start
     applied = DampedOperator(curvature_product, solver.damping)(delta)
     b_norm = float(b.norm())
     residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
         raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
     theta = theta0 + delta
-    if newton_steps > 1:
+    if settings.newton_steps > 1:
+        assert retain is not None  # needs_retain covers it
         theta, details["newton"] = _newton_refinement(
-            objective, theta0, theta, train_rows, rows_tensors(data, retain), old_graph, new_graph, model.layers,
-            hessian_layers, n, l2, nodes, solver, newton_steps - 1,
+            objective, theta0, theta, rows_tensors(data, train), rows_tensors(data, retain), old_graph, new_graph,
+            model.layers, hessian_layers, n, l2, nodes, solver, settings.newton_steps - 1,
         )
         delta = theta - theta0
     objective.write(model, theta)
+    orphans = index.orphans(forget) if settings.orphans == "reinit" else np.zeros(0, dtype=np.int64)
+    if orphans.size:
+        # Retraining never updates a node without rows: it keeps its initialisation, so draw a fresh one.
+        with torch.no_grad():
+            fresh = initial_rows(int(orphans.size)).to(dtype)
+            users, items = orphans[orphans < model.n_users], orphans[orphans >= model.n_users] - model.n_users
+            model.user_embedding[torch.as_tensor(users)] = fresh[: users.size]
+            model.item_embedding[torch.as_tensor(items)] = fresh[users.size :]
     model.graph = new_graph
     n_total = (model.n_users + model.n_items) * objective.dim
     return {
@@ -352,8 +379,45 @@ def influence_update(
         "n_spillover_rows": int(changed.size),
         "n_users_updated": int(selection.users.size),
         "n_items_updated": int(selection.items.size),
+        "n_orphans_reinitialised": int(orphans.size),
+        "n_curvature_rows": int(curvature.users.numel()),
         "n_parameters_kept": int(theta0.numel()),
         "n_parameters_pruned": int(n_total - theta0.numel()),
-        "setup_seconds": setup_seconds,
-        "solve_seconds": time.perf_counter() - start - setup_seconds,
+        "setup_seconds": preparation.seconds,
+        "solve_seconds": solve_seconds,
+        "request_seconds": time.perf_counter() - start,
     }
+
+
+def hessian_curvature(
+    model: Recommender,
+    data: InteractionData,
+    train: np.ndarray,
+    forget: np.ndarray,
+    retain: np.ndarray | None,
+    new_graph: torch.Tensor | None,
+    l2: float,
+    settings: InfluenceSettings,
+    preparation: Preparation,
+    nodes: torch.Tensor,
+) -> RowCurvature:
+    """The per-row curvature state of H: the prepared one, or built for this request (locally when possible)."""
+    if preparation.curvature is not None:
+        return preparation.curvature
+    hessian_layers = settings.hessian_layers(model)
+    on_train = settings.hessian_on == "train"
+    n_hessian = int(train.size) if on_train else int(train.size - forget.size)
+    if hessian_layers == 0:
+        # Only rows at a selected node have a non-zero Jacobian: the rest adds nothing to H on theta_S.
+        rows = preparation.index.rows_touching(nodes.numpy())
+        if not on_train:
+            rows = np.setdiff1d(rows, forget)
+        graph = None
+    else:
+        assert retain is not None and not on_train  # a "train" Hessian with propagation is prepared
+        rows, graph = retain, new_graph
+    users, items, labels = rows_tensors(data, rows)
+    return RowCurvature.build(
+        model.user_embedding, model.item_embedding, graph, hessian_layers, users, items, n_hessian, l2,
+        labels=labels if settings.solver.curvature == "hessian" else None,
+    )

@@ -3,14 +3,14 @@
 The parameters (solver, curvature, preconditioner, damping, CG and Adam
 settings) are declared once here, from the shared declarations of
 :mod:`unlearnkit.methods.curvature`, and used by ``influence_rec``, ``ifru``
-and ``scif`` alike.
+and ``scif`` alike (through :class:`~unlearnkit.methods.recsys.influence_method.InfluenceMethod`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
@@ -26,7 +26,6 @@ from unlearnkit.methods.curvature import (
     pseudo_inverse_solve,
 )
 from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
-from unlearnkit.methods.recsys.task import RecommendationMethod
 from unlearnkit.params import Constraint, Options
 
 EXACT_SOLVER_MAX_PARAMETERS = 5000
@@ -51,35 +50,6 @@ class SolverConfig:
     @property
     def damping(self) -> float:
         return self.cg.damping
-
-
-class InfluenceSolverMethod(RecommendationMethod):
-    """Base of recommender methods that invert a curvature; holds the :data:`SOLVER_PARAMETERS`."""
-
-    solver: str
-    curvature: str
-    preconditioner: str
-    damping: float
-    cg_tol: float
-    cg_max_iter: int
-    adam_lr: float
-    adam_steps: int
-    adam_patience: int
-    parameter_constraints: ClassVar[dict[str, Constraint]] = SOLVER_PARAMETERS
-
-    def solver_config(self) -> SolverConfig:
-        # "auto": the diagonal preconditioner for the positive semi-definite Gauss-Newton matrix; none for
-        # the exact Hessian, whose negative-curvature truncation is better behaved without it.
-        preconditioner = self.preconditioner
-        if preconditioner == "auto":
-            preconditioner = "diagonal" if self.curvature == "gauss_newton" else "none"
-        return SolverConfig(
-            self.solver,
-            self.curvature,
-            preconditioner,
-            CGSettings(self.damping, self.cg_max_iter, self.cg_tol),
-            AdamSettings(self.adam_lr, self.adam_steps, self.adam_patience),
-        )
 
 
 def make_preconditioner(

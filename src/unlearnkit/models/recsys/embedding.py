@@ -137,6 +137,10 @@ class RecommenderBuilder(Configurable, ABC):
     dim: int
     init_std: float
 
+    def initial_rows(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` fresh embedding rows drawn as :meth:`build` draws them (N(0, init_std^2))."""
+        return torch.empty(count, self.dim).normal_(0.0, self.init_std, generator=generator)
+
     def build(self, meta: InteractionMeta, generator: torch.Generator) -> Recommender:
         self.validate_params()
         model = Recommender(meta.n_users, meta.n_items, self.dim, self._layers())
