@@ -161,3 +161,21 @@ def test_user_mean_replacement_approaches_training_with_the_replaced_labels() ->
         replaced = Scif(replace_labels="user_mean").unlearn(original, task).model
         shares.append(share_closed(replaced, original, relabelled, data, split.forget))
     assert 0.6 <= float(np.mean(shares)) <= 0.95, shares
+
+
+def test_neighbourhood_gradient_gives_the_same_update_as_the_global_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unlearnkit.methods.recsys.influence import InfluenceSettings
+
+    source = SyntheticInteractions(n_users=60, n_items=40, n_rows=1200, signal=8.0, seed=0).load()
+    data, split = InteractionSplitSpec(seed=0).build(source, Users(n_users=2))
+    model_builder = LightGCN(dim=4, layers=2)
+    task = RecommendationTask(data, split, TINY_SPEC, model_builder, torch.Generator().manual_seed(0))
+    original = train_original(task).double()
+    original.graph = original.graph.double()  # a plain attribute: .double() leaves it alone
+    local = Scif(orphans="keep").unlearn(original, task)
+    monkeypatch.setattr(InfluenceSettings, "local_gradient", lambda self, model: False)
+    everywhere = Scif(orphans="keep").unlearn(original, task)
+    assert local.diagnostics["removal_gradient_norm"] > 0
+    assert local.diagnostics["removal_gradient_norm"] == pytest.approx(everywhere.diagnostics["removal_gradient_norm"], rel=1e-10)
+    torch.testing.assert_close(local.model.user_embedding, everywhere.model.user_embedding)
+    torch.testing.assert_close(local.model.item_embedding, everywhere.model.item_embedding)

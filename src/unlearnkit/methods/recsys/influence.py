@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import roc_auc_score
 from torch.func import grad, vjp
@@ -46,9 +47,11 @@ from unlearnkit.methods.recsys.solver import SolverConfig, make_preconditioner, 
 from unlearnkit.models.recsys.embedding import (
     Recommender,
     graph_of,
+    penalised_bce,
     row_losses,
     score_pairs,
 )
+from unlearnkit.models.recsys.graph import LocalPropagation, to_scipy, without_edges
 from unlearnkit.training.recsys import rows_tensors
 
 # --------------------------------------------------------------------------- settings and set-up
@@ -86,6 +89,11 @@ class InfluenceSettings:
     def hessian_layers(self, model: Recommender) -> int:
         return 0 if self.ego_hessian else model.layers
 
+    def local_gradient(self, model: Recommender) -> bool:
+        """Whether the removal gradient involves only the forget rows over the old graph (no spillover):
+        then it is computed from their neighbourhood."""
+        return model.layers > 0 and not self.spillover
+
 
 @dataclass(frozen=True, eq=False)
 class Preparation:
@@ -93,6 +101,7 @@ class Preparation:
 
     index: TrainingIndex
     old_graph: torch.Tensor | None
+    old_graph_rows: sp.csr_matrix | None  # the old graph in CSR form, for gradients over a neighbourhood
     curvature: RowCurvature | None  # the per-row curvature over every training row, when the request cannot shrink it
     seconds: float
 
@@ -104,6 +113,11 @@ def prepare(model: Recommender, data: InteractionData, train: np.ndarray, l2: fl
     dtype = model.user_embedding.dtype
     # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
     old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
+    if old_graph is not None and old_graph.coalesce().indices().shape[1] != 2 * int(index.positive_degree[: data.n_users].sum()):
+        raise InvalidParameterError(
+            f"the model's graph has {old_graph.coalesce().indices().shape[1]} non-zeros, but the {train.size} training rows give "
+            f"{2 * int(index.positive_degree[: data.n_users].sum())}: the model is not conditioned on these training rows"
+        )
     curvature = None
     if settings.hessian_on == "train" and settings.hessian_layers(model) > 0:
         rows = rows_tensors(data, train)
@@ -111,10 +125,38 @@ def prepare(model: Recommender, data: InteractionData, train: np.ndarray, l2: fl
             model.user_embedding, model.item_embedding, old_graph, model.layers, rows[0], rows[1], int(train.size), l2,
             labels=rows[2] if settings.solver.curvature == "hessian" else None,
         )
-    return Preparation(index, old_graph, curvature, time.perf_counter() - start)
+    old_graph_rows = to_scipy(old_graph) if old_graph is not None and settings.local_gradient(model) else None
+    return Preparation(index, old_graph, old_graph_rows, curvature, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- the objective on theta_S
+
+
+@dataclass(frozen=True, eq=False)
+class LocalRows:
+    """Rows whose loss is computed through a :class:`LocalPropagation` of their ends."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    labels: torch.Tensor
+    propagation: LocalPropagation
+    nodes: torch.Tensor
+    user_positions: torch.Tensor
+    item_positions: torch.Tensor
+
+    @classmethod
+    def build(cls, rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor], graph: sp.csr_matrix, n_users: int, layers: int, dtype: torch.dtype) -> LocalRows:
+        users, items, labels = rows
+        user_nodes, item_nodes = users.numpy(), items.numpy() + n_users
+        propagation = LocalPropagation(graph, np.concatenate([user_nodes, item_nodes]), layers, dtype)
+        return cls(
+            users, items, labels, propagation, torch.as_tensor(propagation.nodes),
+            propagation.positions(user_nodes), propagation.positions(item_nodes),
+        )
+
+    def relabelled(self, labels: torch.Tensor) -> LocalRows:
+        return LocalRows(self.users, self.items, labels, self.propagation, self.nodes, self.user_positions, self.item_positions)
+
 
 
 class SubsetObjective:
@@ -141,6 +183,13 @@ class SubsetObjective:
     ) -> torch.Tensor:
         users, items = self.tables(theta)
         return row_losses(users, items, graph, layers, *rows, self.l2).sum()
+
+    def local_loss_sum(self, theta: torch.Tensor, rows: LocalRows) -> torch.Tensor:
+        """``loss_sum`` over the old graph, computed from the rows' neighbourhood only (same value)."""
+        users, items = self.tables(theta)
+        final = rows.propagation(torch.cat([users, items])[rows.nodes])
+        logits = (final[rows.user_positions] * final[rows.item_positions]).sum(-1)
+        return penalised_bce(logits, rows.labels, users[rows.users], items[rows.items], self.l2).sum()
 
     def scores(self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...], graph: torch.Tensor | None, layers: int) -> torch.Tensor:
         users, items = self.tables(theta)
@@ -306,9 +355,10 @@ def influence_update(
     n = int(train.size)
     dtype = model.user_embedding.dtype
     hessian_layers = settings.hessian_layers(model)
-    needs_retain = model.layers > 0 or settings.hessian_on == "retain" or settings.newton_steps > 1 or settings.replace_labels != "none"
+    needs_retain = settings.hessian_on == "retain" or settings.newton_steps > 1 or settings.replace_labels != "none"
     retain = np.setdiff1d(train, forget) if needs_retain else None
-    new_graph = graph_of(data, retain, dtype) if retain is not None and model.layers > 0 else None
+    # G' = G without the lost edges, renormalised: a pass over G's non-zeros rather than a rebuild from the rows.
+    new_graph = without_edges(old_graph, *index.lost_edges(forget), model.n_users) if old_graph is not None else None
     selection = index.importance_selection(forget, settings.k_hops, settings.keep_quantile)
     changed = (
         index.spillover_rows(forget, settings.degree_change_ratio)
@@ -323,11 +373,19 @@ def influence_update(
     if settings.replace_labels == "user_mean":
         assert retain is not None  # needs_retain covers it
         replaced = (forget_rows[0], forget_rows[1], replacement_labels(data, retain, forget))
+    local = None
+    if preparation.old_graph_rows is not None:
+        local = LocalRows.build(forget_rows, preparation.old_graph_rows, model.n_users, model.layers, dtype)
+
+    def forget_loss(theta: torch.Tensor, rows: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if local is None:
+            return objective.loss_sum(theta, rows, old_graph, model.layers)
+        return objective.local_loss_sum(theta, local.relabelled(rows[2]))
 
     def removal_loss(theta: torch.Tensor) -> torch.Tensor:
-        total = objective.loss_sum(theta, forget_rows, old_graph, model.layers)
+        total = forget_loss(theta, forget_rows)
         if replaced is not None:  # the rows stay, with neutral labels (their L2 terms cancel)
-            total = total - objective.loss_sum(theta, replaced, old_graph, model.layers)
+            total = total - forget_loss(theta, replaced)
         if changed.size:
             total = total + objective.loss_sum(theta, changed_rows, old_graph, model.layers)
             total = total - objective.loss_sum(theta, changed_rows, new_graph, model.layers)

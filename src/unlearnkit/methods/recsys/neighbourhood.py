@@ -123,21 +123,30 @@ class TrainingIndex:
         orphaned: np.ndarray = nodes[self.row_counts(nodes) == counts]
         return orphaned
 
+    def lost_edges(self, forget: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(users, items) of the graph edges that removing ``forget`` deletes.
+
+        A forgotten positive pair removes an edge only if no retained
+        positive row repeats it; the search covers the rows at the forget
+        rows' users only.
+        """
+        data = self.data
+        users = np.unique(data.user[forget])
+        near = np.setdiff1d(self.rows_touching(users), forget)
+        lost = np.setdiff1d(np.unique(_pair_keys(data, data.positives(forget))), _pair_keys(data, data.positives(near)))
+        return lost // data.n_items, lost % data.n_items
+
     def spillover_rows(self, forget: np.ndarray, ratio: float) -> np.ndarray:
         """D_c: remaining rows of touched users/items whose positive degree drops by more than ``ratio``.
 
         Their loss depends on the graph, which loses the forgotten positive
         edges; IFRU adds the change of their loss to the removal gradient.
-        A forgotten positive pair removes an edge only if no retained
-        positive row repeats it.
         """
         data = self.data
         nodes, _ = forget_nodes(data, forget)
         nodes = nodes[self.positive_degree[nodes] > 0]
-        near = np.setdiff1d(self.rows_touching(nodes), forget)
-        kept_keys = _pair_keys(data, data.positives(near))
-        lost = np.setdiff1d(np.unique(_pair_keys(data, data.positives(forget))), kept_keys)
-        lost_ends = np.concatenate([lost // data.n_items, lost % data.n_items + data.n_users])
+        lost_users, lost_items = self.lost_edges(forget)
+        lost_ends = np.concatenate([lost_users, lost_items + data.n_users])
         degree_after = self.positive_degree - np.bincount(lost_ends, minlength=self.positive_degree.size)
         changed = nodes[1.0 - degree_after[nodes] / self.positive_degree[nodes] > ratio]
         return np.setdiff1d(self.rows_touching(changed), forget)

@@ -56,9 +56,16 @@ def row_losses(
     too, and influence functions stay exact up to the Newton approximation.
     """
     logits = score_pairs(user_table, item_table, graph, layers, users, items)
+    return penalised_bce(logits, labels, user_table[users], item_table[items], l2)
+
+
+def penalised_bce(
+    logits: torch.Tensor, labels: torch.Tensor, user_rows: torch.Tensor, item_rows: torch.Tensor, l2: float
+) -> torch.Tensor:
+    """BCE-with-logits per row plus l2/2 (|user row|^2 + |item row|^2) of the rows' ego embeddings."""
     loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
     if l2 > 0:
-        loss = loss + 0.5 * l2 * (user_table[users].pow(2).sum(-1) + item_table[items].pow(2).sum(-1))
+        loss = loss + 0.5 * l2 * (user_rows.pow(2).sum(-1) + item_rows.pow(2).sum(-1))
     return loss
 
 
