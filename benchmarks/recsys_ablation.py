@@ -31,11 +31,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit.data.recsys import FlipLabels, InteractionData, InteractionSplitSpec, MovieLens100k
+from unlearnkit.data.recsys import (
+    FlipLabels,
+    InteractionData,
+    InteractionSplitSpec,
+    MovieLens100k,
+)
 from unlearnkit.data.splits import Split
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.recsys import Ifru, InfluenceRec, RecommendationTask, Scif
-from unlearnkit.models.recsys import LightGCN, MatrixFactorisation, Recommender, RecommenderBuilder
+from unlearnkit.models.recsys import (
+    LightGCN,
+    MatrixFactorisation,
+    Recommender,
+    RecommenderBuilder,
+)
 from unlearnkit.training.recsys import RecTrainSpec, fit_recommender, rows_auc
 
 RECIPES: dict[str, tuple[RecommenderBuilder, RecTrainSpec]] = {

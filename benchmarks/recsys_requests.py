@@ -46,12 +46,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit.data.recsys import InteractionData, InteractionSplitSpec, MovieLens100k, SyntheticInteractions, Users
+from unlearnkit.data.recsys import (
+    InteractionData,
+    InteractionSplitSpec,
+    MovieLens100k,
+    SyntheticInteractions,
+    Users,
+)
 from unlearnkit.data.splits import Split
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.recsys import Ifru, RecommendationTask, Scif
 from unlearnkit.metrics import recsys as fn
-from unlearnkit.models.recsys import LightGCN, MatrixFactorisation, Recommender, RecommenderBuilder, all_scores
+from unlearnkit.models.recsys import (
+    LightGCN,
+    MatrixFactorisation,
+    Recommender,
+    RecommenderBuilder,
+    all_scores,
+)
 from unlearnkit.training.recsys import RecTrainSpec, fit_recommender, predict_rows
 
 # Recipes: ML-100K ones are benchmarks/ml100k_ifru.toml's (chosen on validation AUC there); the ML-1M-shape
