@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -72,7 +73,7 @@ from unlearnkit.training.recsys import RecTrainSpec, fit_recommender, predict_ro
 RECIPES: dict[tuple[str, str], tuple[RecommenderBuilder, RecTrainSpec]] = {
     ("ml100k", "mf"): (MatrixFactorisation(dim=64), RecTrainSpec(epochs=300, batch_size=2048, lr=3e-3, l2=0.1, patience=5)),
     ("ml100k", "lightgcn"): (LightGCN(dim=64, layers=1), RecTrainSpec(epochs=300, batch_size=8192, lr=1e-2, l2=0.03, patience=5)),
-    ("ml1m_shape", "mf"): (MatrixFactorisation(dim=64), RecTrainSpec(epochs=300, batch_size=8192, lr=1e-2, l2=0.1, patience=3)),
+    ("ml1m_shape", "mf"): (MatrixFactorisation(dim=64), RecTrainSpec(epochs=300, batch_size=8192, lr=1e-2, l2=0.03, patience=3)),
     ("ml1m_shape", "lightgcn"): (LightGCN(dim=64, layers=1), RecTrainSpec(epochs=300, batch_size=8192, lr=1e-2, l2=0.03, patience=3)),
 }
 
@@ -101,6 +102,25 @@ def train(builder: RecommenderBuilder, spec: RecTrainSpec, data: InteractionData
     model = builder.build(data.meta, generator)
     log = fit_recommender(model, data, rows, spec, generator, validation_rows=split.validation)
     return Trained(model, log.seconds, log.epochs_run)
+
+
+def cached_original(args: argparse.Namespace, builder: RecommenderBuilder, spec: RecTrainSpec, data: InteractionData, base: Split) -> Trained:
+    """The original, trained here or loaded from ``--cache`` (its recorded training time and epochs with it)."""
+    path = None
+    if args.cache:
+        os.makedirs(args.cache, exist_ok=True)
+        path = os.path.join(args.cache, f"original_{args.data}_{args.model}_{args.protocol}_{args.seed}_{data.fingerprint}.pt")
+        if os.path.exists(path):
+            saved = torch.load(path, weights_only=False)
+            model = builder.build(data.meta, torch.Generator().manual_seed(args.seed))
+            model.load_state_dict(saved["state"])
+            model.condition_on(data, base.train)
+            model.eval()
+            return Trained(model, saved["seconds"], saved["epochs"])
+    trained = train(builder, spec, data, base.train, base, args.seed)
+    if path is not None:
+        torch.save({"state": trained.model.state_dict(), "seconds": trained.seconds, "epochs": trained.epochs}, path)
+    return trained
 
 
 def rms(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -139,6 +159,7 @@ def main() -> None:
     parser.add_argument("--stream", type=int, default=0, help="apply this many requests one after another (0: skip)")
     parser.add_argument("--stream-methods", default="scif")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", help="directory to keep the trained original in (reused by later runs of the same setting)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -157,7 +178,7 @@ def main() -> None:
     data, base = InteractionSplitSpec(seed=1024, protocol=args.protocol).build(source, Users(n_users=1))
     report["data"] = {"users": data.n_users, "items": data.n_items, "rows": len(data), "train": int(base.train.size),
                       "load_seconds": time.perf_counter() - tick}
-    original = train(builder, spec, data, base.train, base, args.seed)
+    original = cached_original(args, builder, spec, data, base)
     report["original"] = {"seconds": original.seconds, "epochs": original.epochs,
                           "test_auc": fn.pointwise_auc(predict_rows(original.model, data, base.test), data.label[base.test])}
     print(f"original: {original.epochs} epochs, {original.seconds:.1f} s, test AUC {report['original']['test_auc']:.4f}", flush=True)
@@ -167,9 +188,10 @@ def main() -> None:
     train_users = np.bincount(data.user[base.train], minlength=data.n_users)
     test_users = np.bincount(data.user[base.test], minlength=data.n_users)
     eligible = np.flatnonzero((train_users >= 5) & (test_users >= 1))
-    users = rng.choice(eligible, size=args.requests + 1, replace=False)
-    warm_up_user, users = int(users[0]), [int(u) for u in users[1:]]
-    by_user = {u: base.train[data.user[base.train] == u] for u in [warm_up_user, *users]}
+    drawn = rng.choice(eligible, size=max(args.requests, args.stream) + 1, replace=False)
+    warm_up_user, stream_users = int(drawn[0]), [int(u) for u in drawn[1:]]
+    users = stream_users[: args.requests]
+    by_user = {u: base.train[data.user[base.train] == u] for u in [warm_up_user, *stream_users]}
 
     def task_for(user: int, seed: int) -> RecommendationTask:
         return RecommendationTask(data, base.with_forget(by_user[user]), spec, builder, torch.Generator().manual_seed(seed))
@@ -180,10 +202,10 @@ def main() -> None:
     timings: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     quality: list[dict[str, Any]] = []
     for position, user in enumerate(users):
-        task = task_for(user, args.seed)
         order = list(methods) if position % 2 == 0 else list(reversed(methods))
         results = {}
         for name in order:
+            task = task_for(user, args.seed)  # a fresh generator per call: no method's draws depend on another's
             result = methods[name].unlearn(original.model, task)
             d = result.diagnostics
             timings[name].append({"total": result.seconds, "setup": d["setup_seconds"], "request": result.seconds - d["setup_seconds"],
@@ -191,6 +213,7 @@ def main() -> None:
             results[name] = result.model
         if position < args.quality_users:
             quality.append(measure_quality(data, base, task, original, results, builder, spec, args.seed))
+            write(args.out, {**report, "quality_per_request": quality})  # partial results survive an interrupted run
             q = quality[-1]
             print(f"request {position} (user {user}, {by_user[user].size} rows): retrain {q['retrain_seconds']:.1f} s; "
                   + "; ".join(f"{k} user {v['user_share']:.2f} items {v['items_share']:.2f}" for k, v in q["shares"].items()), flush=True)
@@ -214,14 +237,18 @@ def main() -> None:
         report["retrain_seconds_mean"] = retrain_seconds
     if args.stream:
         report["stream"] = {
-            name: run_stream(data, base, original, users[: args.stream], by_user, METHODS[name], builder, spec, args.seed)
+            name: run_stream(data, base, original, stream_users[: args.stream], by_user, METHODS[name], builder, spec, args.seed)
             for name in args.stream_methods.split(",")
         }
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=1)
+    write(args.out, {**report, "quality_per_request": quality})
     print(json.dumps({k: report[k] for k in ("timings", "quality")}, indent=1))
     if "stream" in report:
         print(json.dumps(report["stream"], indent=1))
+
+
+def write(path: str, report: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=1)
 
 
 def touched_rows(data: InteractionData, forget: np.ndarray, user: np.ndarray) -> np.ndarray:

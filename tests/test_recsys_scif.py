@@ -179,3 +179,46 @@ def test_neighbourhood_gradient_gives_the_same_update_as_the_global_one(monkeypa
     assert local.diagnostics["removal_gradient_norm"] == pytest.approx(everywhere.diagnostics["removal_gradient_norm"], rel=1e-10)
     torch.testing.assert_close(local.model.user_embedding, everywhere.model.user_embedding)
     torch.testing.assert_close(local.model.item_embedding, everywhere.model.item_embedding)
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_node_blocks_give_the_same_curvature_as_the_rows(labelled: bool) -> None:
+    from unlearnkit.methods.recsys.gauss_newton import (
+        BlockCurvature,
+        NodeBlocks,
+        RowCurvature,
+    )
+
+    source = SyntheticInteractions(n_users=30, n_items=20, n_rows=400, seed=2).load()
+    data, split = InteractionSplitSpec(seed=2).build(source, Users(n_users=2))
+    model = MatrixFactorisation(dim=3).build(data.meta, torch.Generator().manual_seed(0)).double()
+    index = TrainingIndex.build(data, split.train)
+    selection = index.importance_selection(split.forget, k_hops=0, keep_quantile=None)
+    nodes = torch.as_tensor(np.concatenate([selection.users, selection.items + data.n_users]))
+    n, l2 = int(split.train.size), 0.1
+    tables = (model.user_embedding, model.item_embedding)
+    local = rows_tensors(data, index.rows_touching(nodes.numpy()))
+    reference = EmbeddingGaussNewton.build(*tables, None, 0, local[0], local[1], n, l2, nodes, local[2] if labelled else None)
+    selected = np.isin(np.arange(data.n_users + data.n_items), nodes.numpy())
+    rows = index.rows_touching(nodes.numpy())
+    between = rows[selected[data.user[rows]] & selected[data.item[rows] + data.n_users]]
+    assert 0 < between.size < rows.size
+    b = rows_tensors(data, between)
+    blocks = NodeBlocks.build(*tables, index.node_start, index.node_others, n, l2)
+    product = BlockCurvature(blocks, RowCurvature.build(*tables, None, 0, b[0], b[1], n, l2, b[2] if labelled else None), nodes)
+    v = torch.randn(nodes.numel() * 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.testing.assert_close(product(v), reference(v))
+    torch.testing.assert_close(product.diagonal_preconditioner(1e-3)(v), reference.diagonal_preconditioner(1e-3)(v))
+    torch.testing.assert_close(product.block_preconditioner(1e-3)(v), reference.block_preconditioner(1e-3)(v))
+
+
+def test_scif_with_and_without_node_blocks_agree() -> None:
+    source = SyntheticInteractions(n_users=60, n_items=40, n_rows=1200, signal=8.0, seed=0).load()
+    data, split = InteractionSplitSpec(seed=0).build(source, Users(n_users=2))
+    task = RecommendationTask(data, split, TINY_SPEC, builder("mf"), torch.Generator().manual_seed(0))
+    original = train_original(task)
+    fast = Scif().unlearn(original, RecommendationTask(data, split, TINY_SPEC, builder("mf"), torch.Generator().manual_seed(0)))
+    slow = Scif(node_blocks=False).unlearn(original, RecommendationTask(data, split, TINY_SPEC, builder("mf"), torch.Generator().manual_seed(0)))
+    assert fast.diagnostics["n_curvature_rows"] < slow.diagnostics["n_curvature_rows"]
+    torch.testing.assert_close(fast.model.user_embedding, slow.model.user_embedding, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(fast.model.item_embedding, slow.model.item_embedding, rtol=1e-4, atol=1e-6)

@@ -41,7 +41,13 @@ from torch.func import grad, vjp
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.curvature import DampedOperator, conjugate_gradient
-from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton, RowCurvature
+from unlearnkit.methods.recsys.gauss_newton import (
+    BlockCurvature,
+    CurvatureProduct,
+    EmbeddingGaussNewton,
+    NodeBlocks,
+    RowCurvature,
+)
 from unlearnkit.methods.recsys.neighbourhood import NodeSelection, TrainingIndex
 from unlearnkit.methods.recsys.solver import SolverConfig, make_preconditioner, solve
 from unlearnkit.models.recsys.embedding import (
@@ -72,7 +78,10 @@ class InfluenceSettings:
     none), the SCIF re-implementation of ``baiyimeng/IFRU``; ``orphans``:
     what happens to touched nodes left without any training row, "keep"
     (the influence step decides) or "reinit" (re-drawn from the model
-    builder's initialisation, where retraining leaves them).
+    builder's initialisation, where retraining leaves them); ``node_blocks``:
+    build every node's d x d curvature block in the set-up (Hessian without
+    propagation on D only), so that a request reads its nodes' blocks
+    instead of every row touching them.
     """
 
     k_hops: int
@@ -85,9 +94,13 @@ class InfluenceSettings:
     replace_labels: str  # "none" or "user_mean"
     orphans: str  # "keep" or "reinit"
     solver: SolverConfig
+    node_blocks: bool = False
 
     def hessian_layers(self, model: Recommender) -> int:
         return 0 if self.ego_hessian else model.layers
+
+    def uses_node_blocks(self, model: Recommender) -> bool:
+        return self.node_blocks and self.hessian_layers(model) == 0 and self.hessian_on == "train"
 
     def local_gradient(self, model: Recommender) -> bool:
         """Whether the removal gradient involves only the forget rows over the old graph (no spillover):
@@ -103,6 +116,7 @@ class Preparation:
     old_graph: torch.Tensor | None
     old_graph_rows: sp.csr_matrix | None  # the old graph in CSR form, for gradients over a neighbourhood
     curvature: RowCurvature | None  # the per-row curvature over every training row, when the request cannot shrink it
+    blocks: NodeBlocks | None  # every node's curvature block (settings.node_blocks)
     seconds: float
 
 
@@ -126,7 +140,10 @@ def prepare(model: Recommender, data: InteractionData, train: np.ndarray, l2: fl
             labels=rows[2] if settings.solver.curvature == "hessian" else None,
         )
     old_graph_rows = to_scipy(old_graph) if old_graph is not None and settings.local_gradient(model) else None
-    return Preparation(index, old_graph, old_graph_rows, curvature, time.perf_counter() - start)
+    blocks = None
+    if settings.uses_node_blocks(model):
+        blocks = NodeBlocks.build(model.user_embedding, model.item_embedding, index.node_start, index.node_others, int(train.size), l2)
+    return Preparation(index, old_graph, old_graph_rows, curvature, blocks, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- the objective on theta_S
@@ -393,8 +410,7 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    curvature = hessian_curvature(model, data, train, forget, retain, new_graph, l2, settings, preparation, nodes)
-    curvature_product = EmbeddingGaussNewton(curvature, nodes)
+    curvature_product = hessian_curvature(model, data, train, forget, retain, new_graph, l2, settings, preparation, nodes)
     n_hessian = n if settings.hessian_on == "train" else int(n - forget.size)
     b = g_sum / n_hessian
     solve_start = time.perf_counter()
@@ -403,9 +419,11 @@ def influence_update(
     )
     delta, details = solve(curvature_product, b, solver, validation_auc)
     solve_seconds = time.perf_counter() - solve_start
-    applied = DampedOperator(curvature_product, solver.damping)(delta)
-    b_norm = float(b.norm())
-    residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
+    residual = details.pop("relative_residual", None)
+    if residual is None:  # Adam and the explicit solve do not track it: one more product
+        b_norm = float(b.norm())
+        applied = DampedOperator(curvature_product, solver.damping)(delta)
+        residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
         raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
     theta = theta0 + delta
@@ -438,7 +456,7 @@ def influence_update(
         "n_users_updated": int(selection.users.size),
         "n_items_updated": int(selection.items.size),
         "n_orphans_reinitialised": int(orphans.size),
-        "n_curvature_rows": int(curvature.users.numel()),
+        "n_curvature_rows": curvature_product.n_rows,
         "n_parameters_kept": int(theta0.numel()),
         "n_parameters_pruned": int(n_total - theta0.numel()),
         "setup_seconds": preparation.seconds,
@@ -458,24 +476,38 @@ def hessian_curvature(
     settings: InfluenceSettings,
     preparation: Preparation,
     nodes: torch.Tensor,
-) -> RowCurvature:
-    """The per-row curvature state of H: the prepared one, or built for this request (locally when possible)."""
+) -> CurvatureProduct:
+    """The curvature product of H on ``nodes``: from the prepared state, or built for this request (locally when possible)."""
     if preparation.curvature is not None:
-        return preparation.curvature
+        return EmbeddingGaussNewton(preparation.curvature, nodes)
     hessian_layers = settings.hessian_layers(model)
     on_train = settings.hessian_on == "train"
     n_hessian = int(train.size) if on_train else int(train.size - forget.size)
+    labelled = settings.solver.curvature == "hessian"
+    if preparation.blocks is not None:
+        # Diagonal blocks from the set-up; only the rows between two selected nodes are read here.
+        index = preparation.index
+        selected = np.zeros(data.n_users + data.n_items, dtype=bool)
+        selected[nodes.numpy()] = True
+        near = index.rows_touching(nodes.numpy()[nodes.numpy() < data.n_users])
+        between = near[selected[data.item[near] + data.n_users]]
+        users, items, labels = rows_tensors(data, between)
+        rows = RowCurvature.build(
+            model.user_embedding, model.item_embedding, None, 0, users, items, n_hessian, l2, labels=labels if labelled else None
+        )
+        return BlockCurvature(preparation.blocks, rows, nodes)
     if hessian_layers == 0:
         # Only rows at a selected node have a non-zero Jacobian: the rest adds nothing to H on theta_S.
-        rows = preparation.index.rows_touching(nodes.numpy())
+        local = preparation.index.rows_touching(nodes.numpy())
         if not on_train:
-            rows = np.setdiff1d(rows, forget)
+            local = np.setdiff1d(local, forget)
         graph = None
     else:
         assert retain is not None and not on_train  # a "train" Hessian with propagation is prepared
-        rows, graph = retain, new_graph
-    users, items, labels = rows_tensors(data, rows)
-    return RowCurvature.build(
+        local, graph = retain, new_graph
+    users, items, labels = rows_tensors(data, local)
+    curvature = RowCurvature.build(
         model.user_embedding, model.item_embedding, graph, hessian_layers, users, items, n_hessian, l2,
-        labels=labels if settings.solver.curvature == "hessian" else None,
+        labels=labels if labelled else None,
     )
+    return EmbeddingGaussNewton(curvature, nodes)

@@ -45,8 +45,9 @@ class TrainingIndex:
     ``adjacency`` is IFRU's B: 0/1 over distinct training pairs (both
     labels) plus self-loops, ``degree`` its row sums. ``node_rows[
     node_start[v]:node_start[v + 1]]`` are the training rows at node v
-    (a user, or an item offset by n_users). ``positive_degree`` counts the
-    distinct positive pairs at every node (the graph's degrees).
+    (a user, or an item offset by n_users) and ``node_others`` the node at
+    each such row's other end. ``positive_degree`` counts the distinct
+    positive pairs at every node (the graph's degrees).
     """
 
     data: InteractionData
@@ -55,6 +56,7 @@ class TrainingIndex:
     degree: np.ndarray
     node_start: np.ndarray
     node_rows: np.ndarray
+    node_others: np.ndarray
     positive_degree: np.ndarray
 
     @classmethod
@@ -71,10 +73,11 @@ class TrainingIndex:
         ends = np.concatenate([data.user[train], data.item[train] + data.n_users])
         order = np.argsort(ends, kind="stable")
         node_rows = np.concatenate([train, train])[order]
+        node_others = np.concatenate([data.item[train] + data.n_users, data.user[train]])[order]
         node_start = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=n))])
         positive = data.positives(train)
         positive_degree = positive_degrees(data.user[positive], data.item[positive], data.n_users, data.n_items)
-        return cls(data, train, adjacency, degree, node_start, node_rows, positive_degree)
+        return cls(data, train, adjacency, degree, node_start, node_rows, node_others, positive_degree)
 
     def row_counts(self, nodes: np.ndarray) -> np.ndarray:
         """Number of training rows at each node."""

@@ -49,6 +49,12 @@ class Scif(InfluenceMethod):
       the model ends conditioned on the graph without the deleted rows; no
       spillover term (that is IFRU's addition). ``ego_hessian`` False uses
       the Hessian through the propagation (global, slower).
+    * ``node_blocks`` (default True; with the ego-embedding Hessian): the
+      set-up computes every user's and item's d x d curvature block once
+      (memory: (users + items) d^2 floats, 160 MB at 6,040 + 3,706 nodes and
+      d 64), and a request reads the blocks of its nodes plus the rows
+      between them instead of every training row at its items: the same
+      matrix (tested), at a cost independent of the items' popularity.
     * Solver parameters as for ``ifru`` (damped, Jacobi-preconditioned CG on
       the Gauss-Newton matrix by default).
     """
@@ -60,6 +66,7 @@ class Scif(InfluenceMethod):
         "ego_hessian": Boolean(),
         "replace_labels": Options(("none", "user_mean")),
         "orphans": Options(("keep", "reinit")),
+        "node_blocks": Boolean(),
         **SOLVER_PARAMETERS,
     }
     search_space: ClassVar[dict[str, list[Any]]] = {
@@ -76,6 +83,7 @@ class Scif(InfluenceMethod):
         ego_hessian: bool = True,
         replace_labels: str = "none",
         orphans: str = "reinit",
+        node_blocks: bool = True,
         solver: str = "cg",
         curvature: str = "gauss_newton",
         preconditioner: str = "auto",
@@ -91,6 +99,7 @@ class Scif(InfluenceMethod):
         self.ego_hessian = ego_hessian
         self.replace_labels = replace_labels
         self.orphans = orphans
+        self.node_blocks = node_blocks
         self.solver = solver
         self.curvature = curvature
         self.preconditioner = preconditioner
@@ -105,6 +114,6 @@ class Scif(InfluenceMethod):
         settings = InfluenceSettings(
             k_hops=self.k_hops, keep_quantile=self.keep_quantile, spillover=False, degree_change_ratio=0.0,
             ego_hessian=self.ego_hessian, hessian_on="train", newton_steps=1, replace_labels=self.replace_labels,
-            orphans=self.orphans, solver=self.solver_config(),
+            orphans=self.orphans, solver=self.solver_config(), node_blocks=self.node_blocks,
         )
         return self.run_influence(model, task, settings)

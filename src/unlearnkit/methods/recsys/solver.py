@@ -25,7 +25,7 @@ from unlearnkit.methods.curvature import (
     conjugate_gradient,
     pseudo_inverse_solve,
 )
-from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
+from unlearnkit.methods.recsys.gauss_newton import CurvatureProduct
 from unlearnkit.params import Constraint, Options
 
 EXACT_SOLVER_MAX_PARAMETERS = 5000
@@ -53,7 +53,7 @@ class SolverConfig:
 
 
 def make_preconditioner(
-    product: EmbeddingGaussNewton, solver: SolverConfig
+    product: CurvatureProduct, solver: SolverConfig
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     if solver.preconditioner == "block":
         return product.block_preconditioner(solver.damping)
@@ -63,7 +63,7 @@ def make_preconditioner(
 
 
 def solve(
-    product: EmbeddingGaussNewton,
+    product: CurvatureProduct,
     b: torch.Tensor,
     solver: SolverConfig,
     validation_auc: Callable[[torch.Tensor], float] | None,
@@ -71,13 +71,16 @@ def solve(
     """x ~= (G + damping I)^-1 b with the configured solver, and its diagnostics.
 
     ``validation_auc`` scores a candidate update; "adam" needs it, the others ignore it.
+    CG reports its relative residual |b - Ax| / |b| (the recursively updated
+    one, which equals the true residual up to rounding); for the other
+    solvers the caller computes it.
     """
     operator = DampedOperator(product, solver.damping)
     if solver.kind == "cg":
         cg = conjugate_gradient(
             operator, b, tol=solver.cg.tol, max_iter=solver.cg.max_iter, preconditioner=make_preconditioner(product, solver)
         )
-        return cg.x, {"solver_iterations": cg.iterations, "negative_curvature": cg.truncated}
+        return cg.x, {"solver_iterations": cg.iterations, "negative_curvature": cg.truncated, "relative_residual": cg.relative_residual}
     if solver.kind == "exact":
         if b.numel() > EXACT_SOLVER_MAX_PARAMETERS:
             raise InvalidParameterError(
