@@ -76,7 +76,9 @@ VARIANTS: dict[str, UnlearningMethod] = {
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
-def train(builder: RecommenderBuilder, spec: RecTrainSpec, data: InteractionData, rows: np.ndarray, split: Split, seed: int) -> tuple[Recommender, float]:
+def train(
+    builder: RecommenderBuilder, spec: RecTrainSpec, data: InteractionData, rows: np.ndarray, split: Split, seed: int
+) -> tuple[Recommender, float]:
     generator = torch.Generator().manual_seed(seed)
     model = builder.build(data.meta, generator)
     log = fit_recommender(model, data, rows, spec, generator, validation_rows=split.validation)

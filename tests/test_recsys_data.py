@@ -207,12 +207,12 @@ def test_last_rows_take_a_count_and_refuse_everything() -> None:
 
 
 def test_split_protocol_parameters_are_validated() -> None:
-    with pytest.raises(InvalidParameterError, match="'protocol'"):
+    with pytest.raises(InvalidParameterError, match=r"\.protocol: must be one of"):
         InteractionSplitSpec(protocol="official").validate_params()
     with pytest.raises(InvalidParameterError, match="seed < 2\\*\\*32"):
         InteractionSplitSpec(protocol="ifru", seed=2**32).validate_params()
     InteractionSplitSpec(seed=2**32).validate_params()  # torch seeds are 64-bit
-    with pytest.raises(InvalidParameterError, match="'order'"):
+    with pytest.raises(InvalidParameterError, match=r"\.order: must be one of"):
         FlipLabels(fraction=0.1, order="first").validate_params()
 
 

@@ -19,6 +19,7 @@ from unlearnkit.methods.dlfd import DLFD
 from unlearnkit.methods.fisher import FisherForgetting
 from unlearnkit.methods.influence import InfluenceUnlearning
 from unlearnkit.methods.l1_sparse import L1Sparse
+from unlearnkit.methods.language_model import LANGUAGE_MODEL_METHODS
 from unlearnkit.methods.last_k import CatastrophicForgettingK, ExactUnlearningK
 from unlearnkit.methods.msg import MaskedSmallGradients
 from unlearnkit.methods.recsys import RECOMMENDATION_METHODS
@@ -53,5 +54,6 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "ct": ConvolutionTranspose,
         "dlfd": DLFD,
         **RECOMMENDATION_METHODS,
+        **LANGUAGE_MODEL_METHODS,
     },
 )

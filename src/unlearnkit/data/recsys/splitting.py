@@ -46,6 +46,8 @@ class InteractionSplitSpec(Configurable):
     returned data carries the flipped labels.
     """
 
+    description = "seeded random train / validation / test rows (unlearnkit's or IFRU's protocol), cold rows dropped, ids re-indexed"
+
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "train_fraction": Interval(float, 0.0, 1.0, "neither"),
         "validation_fraction": Interval(float, 0.0, 1.0, "neither"),

@@ -162,7 +162,9 @@ class LocalRows:
     item_positions: torch.Tensor
 
     @classmethod
-    def build(cls, rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor], graph: sp.csr_matrix, n_users: int, layers: int, dtype: torch.dtype) -> LocalRows:
+    def build(
+        cls, rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor], graph: sp.csr_matrix, n_users: int, layers: int, dtype: torch.dtype
+    ) -> LocalRows:
         users, items, labels = rows
         user_nodes, item_nodes = users.numpy(), items.numpy() + n_users
         propagation = LocalPropagation(graph, np.concatenate([user_nodes, item_nodes]), layers, dtype)

@@ -129,15 +129,15 @@ class LocalPropagation:
             self.blocks.append(torch.sparse_coo_tensor(index, values, block.shape, check_invariants=True).coalesce())
         # where the targets sit in every level B_{L-l}, l = 0..L
         self.target_positions = [
-            torch.as_tensor(np.searchsorted(levels[layers - l], self.targets)) for l in range(layers + 1)
+            torch.as_tensor(np.searchsorted(levels[layers - depth], self.targets)) for depth in range(layers + 1)
         ]
 
     def __call__(self, ego: torch.Tensor) -> torch.Tensor:
         current = ego
         total = current[self.target_positions[0]]
-        for l, block in enumerate(self.blocks, start=1):
+        for depth, block in enumerate(self.blocks, start=1):
             current = torch.sparse.mm(block, current)
-            total = total + current[self.target_positions[l]]
+            total = total + current[self.target_positions[depth]]
         return total / (self.layers + 1)
 
     def positions(self, nodes: np.ndarray) -> torch.Tensor:
