@@ -24,24 +24,22 @@ LINTED = ("src", "tests", "benchmarks", "scripts")
 # Modules being edited on concurrent branches when the checks were introduced:
 # typed after those branches merge. The configuration may list fewer, never more.
 TEMPORARY_MYPY_EXEMPT = {
-    "unlearnkit.methods.*",
-    "unlearnkit.data.recsys.*",
+    # unlearnkit.methods.* except the recommender methods (typed) and curvature (typed)
+    "unlearnkit.methods",
+    *(f"unlearnkit.methods.{name}" for name in (
+        "amnesiac", "bad_teacher", "base", "basic", "boundary_shrink", "common", "conv_transpose", "dlfd", "fisher", "flat_loss",
+        "influence", "l1_sparse", "language_model", "last_k", "masking", "msg", "optim", "ot", "registry", "salun", "schedules",
+        "scrub", "ssd", "unsir",
+    )),
     "unlearnkit.data.sources.*",
     "unlearnkit.data.registry",
-    "unlearnkit.models.recsys.*",
-    "unlearnkit.training.recsys",
-    "unlearnkit.metrics.recsys",
-    "unlearnkit.metrics.recsys_metrics",
 }
 TEMPORARY_RUFF_EXEMPT = {
-    "src/unlearnkit/data/recsys/__init__.py": {"RUF022"},
     "src/unlearnkit/data/sources/orl_faces.py": {"SIM115"},
     "src/unlearnkit/methods/flat_loss.py": {"B905", "B023"},
     "src/unlearnkit/methods/last_k.py": {"B905"},
     "src/unlearnkit/methods/msg.py": {"B905"},
     "src/unlearnkit/methods/schedules.py": {"B905"},
-    "src/unlearnkit/methods/recsys/ifru.py": {"E501"},
-    "src/unlearnkit/methods/recsys/task.py": {"F401"},
 }
 
 

@@ -107,7 +107,8 @@ class InteractionData:
     def positives(self, rows: np.ndarray) -> np.ndarray:
         """The subset of ``rows`` whose label is 1."""
         rows = np.asarray(rows, dtype=np.int64)
-        return rows[self.label[rows] == 1]
+        positive: np.ndarray = rows[self.label[rows] == 1]
+        return positive
 
 
 def k_core(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:

@@ -69,9 +69,15 @@ def _exactly_one(params: Mapping[str, Any], a: str, b: str) -> list[str]:
 def random_rows(train: np.ndarray, count: int | None, fraction: float | None, generator: torch.Generator) -> np.ndarray:
     if count is not None and count >= len(train):
         raise InvalidParameterError(f"count={count} would forget all {len(train)} training interactions")
-    n = count if count is not None else max(1, round(fraction * len(train)))
+    if count is not None:
+        n = count
+    elif fraction is not None:
+        n = max(1, round(fraction * len(train)))
+    else:  # combination_problems requires exactly one of them before any selection runs
+        raise ValueError("random_rows needs a count or a fraction")
     order = torch.randperm(len(train), generator=generator).numpy()
-    return train[order[:n]]
+    chosen: np.ndarray = train[order[:n]]
+    return chosen
 
 
 def last_rows(train: np.ndarray, count: int | None, fraction: float | None) -> np.ndarray:
@@ -157,7 +163,7 @@ class Users(InteractionSelector):
         self.order = order
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         problems = _exactly_one(params, "users", "n_users")
         if params.get("users") is not None and params.get("order", "random") != "random":
             problems.append("'order' applies only with 'n_users'")
@@ -175,6 +181,8 @@ class Users(InteractionSelector):
                 raise InvalidParameterError(f"users {idle} have no training interactions")
             chosen = np.asarray(self.users)
         else:
+            if self.n_users is None:  # combination_problems requires users or n_users before any selection runs
+                raise ValueError("Users needs users or n_users")
             if self.n_users >= active.size:
                 raise InvalidParameterError(
                     f"n_users={self.n_users} would forget every one of the {active.size} users with training interactions"
@@ -224,7 +232,7 @@ class Interactions(InteractionSelector):
         self.pairs = pairs
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return ["'pairs' is required"] if params.get("pairs") is None else []
 
     def _select(self, data: InteractionData, train: np.ndarray, generator: torch.Generator) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class SyntheticInteractions(InteractionSource):
         self.seed = seed
 
     @classmethod
-    def combination_problems(cls, params: dict) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         if params["n_rows"] > 0.8 * params["n_users"] * params["n_items"]:
             return [f"n_rows={params['n_rows']} exceeds 80% of the {params['n_users']}x{params['n_items']} user-item pairs"]
         return []
@@ -149,5 +150,6 @@ def popularity(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """Probabilities: half Zipf(exponent) over a random order of ids, half uniform."""
     zipf = 1.0 / np.arange(1, n + 1) ** exponent
     zipf = zipf[rng.permutation(n)]
-    mixed = 0.5 * zipf / zipf.sum() + 0.5 / n
-    return mixed / mixed.sum()
+    mixed: np.ndarray = 0.5 * zipf / zipf.sum() + 0.5 / n
+    probabilities: np.ndarray = mixed / mixed.sum()
+    return probabilities

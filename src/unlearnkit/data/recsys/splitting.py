@@ -105,7 +105,8 @@ class InteractionSplitSpec(Configurable):
         seen_items[data.item[train]] = True
 
         def warm(rows: np.ndarray) -> np.ndarray:
-            return rows[seen_users[data.user[rows]] & seen_items[data.item[rows]]]
+            kept: np.ndarray = rows[seen_users[data.user[rows]] & seen_items[data.item[rows]]]
+            return kept
 
         validation, test = warm(validation), warm(test)
         kept = np.concatenate([train, validation, test])

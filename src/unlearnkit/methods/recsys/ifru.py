@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from torch import nn
@@ -14,7 +15,7 @@ from unlearnkit.params import Boolean, Constraint, Interval, NoneOr, Options
 
 
 class Ifru(InfluenceMethod):
-    """IFRU: influence of the forgotten rows plus their spillover through the graph, on pruned parameters.
+    """IFRU: influence of the forgotten rows plus their spillover through the graph, near the forget rows.
 
     * ``k_hops``/``keep_quantile``: which embedding rows move. The update is
       restricted to the nodes reached ``k_hops`` hops from the forget rows'
@@ -72,7 +73,7 @@ class Ifru(InfluenceMethod):
     """
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         if params["newton_steps"] > 1 and params["solver"] != "cg":
             return ["newton_steps > 1 needs solver='cg'"]
         return []
@@ -135,7 +136,9 @@ class Ifru(InfluenceMethod):
         self.adam_steps = adam_steps
         self.adam_patience = adam_patience
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         settings = InfluenceSettings(
             k_hops=self.k_hops, keep_quantile=self.keep_quantile, spillover=self.spillover,
             degree_change_ratio=self.degree_change_ratio, ego_hessian=self.faithful,
@@ -182,7 +185,9 @@ class InfluenceRec(InfluenceMethod):
         self.adam_steps = adam_steps
         self.adam_patience = adam_patience
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         settings = InfluenceSettings(
             k_hops=self.k_hops, keep_quantile=None, spillover=False, degree_change_ratio=0.0, ego_hessian=False,
             hessian_on="train", newton_steps=1, replace_labels="none", orphans="keep", solver=self.solver_config(),

@@ -60,6 +60,11 @@ from unlearnkit.models.recsys.embedding import (
 from unlearnkit.models.recsys.graph import LocalPropagation, to_scipy, without_edges
 from unlearnkit.training.recsys import rows_tensors
 
+# (users, items, labels) of a set of interaction rows, as rows_tensors returns them.
+Rows = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# What torch.func.vjp returns besides the output: cotangent -> one gradient per primal.
+Pullback = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+
 # --------------------------------------------------------------------------- settings and set-up
 
 
@@ -198,7 +203,7 @@ class SubsetObjective:
         return users, items
 
     def loss_sum(
-        self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...], graph: torch.Tensor | None, layers: int
+        self, theta: torch.Tensor, rows: Rows, graph: torch.Tensor | None, layers: int
     ) -> torch.Tensor:
         users, items = self.tables(theta)
         return row_losses(users, items, graph, layers, *rows, self.l2).sum()
@@ -210,11 +215,11 @@ class SubsetObjective:
         logits = (final[rows.user_positions] * final[rows.item_positions]).sum(-1)
         return penalised_bce(logits, rows.labels, users[rows.users], items[rows.items], self.l2).sum()
 
-    def scores(self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...], graph: torch.Tensor | None, layers: int) -> torch.Tensor:
+    def scores(self, theta: torch.Tensor, rows: Rows, graph: torch.Tensor | None, layers: int) -> torch.Tensor:
         users, items = self.tables(theta)
         return score_pairs(users, items, graph, layers, rows[0], rows[1])
 
-    def penalty_sum(self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def penalty_sum(self, theta: torch.Tensor, rows: Rows) -> torch.Tensor:
         users, items = self.tables(theta)
         return 0.5 * self.l2 * (users[rows[0]].pow(2).sum() + items[rows[1]].pow(2).sum())
 
@@ -228,7 +233,7 @@ class SubsetObjective:
 def gauss_newton_product(
     objective: SubsetObjective,
     theta0: torch.Tensor,
-    rows: tuple[torch.Tensor, ...],
+    rows: Rows,
     graph: torch.Tensor | None,
     layers: int,
     n: int,
@@ -241,11 +246,25 @@ def gauss_newton_product(
     converges. J v comes from differentiating v -> J'u in u (double reverse
     mode: forward mode has no sparse matmul).
     """
-    scores, pullback = vjp(lambda t: objective.scores(t, rows, graph, layers), theta0)
+
+    def training_scores(theta: torch.Tensor) -> torch.Tensor:
+        return objective.scores(theta, rows, graph, layers)
+
+    def mean_penalty(theta: torch.Tensor) -> torch.Tensor:
+        return objective.penalty_sum(theta, rows) / n
+
+    # torch.func.vjp's annotation also covers has_aux=True (three results): index instead of unpacking.
+    forward = vjp(training_scores, theta0)
+    scores: torch.Tensor = forward[0]
+    pullback: Pullback = forward[1]
     prob = torch.sigmoid(scores.detach())
     weight = prob * (1 - prob) / n
-    _, jacobian_product = vjp(lambda u: pullback(u)[0], torch.zeros_like(scores))
-    _, penalty_hvp = vjp(grad(lambda t: objective.penalty_sum(t, rows) / n), theta0)
+
+    def transposed_product(u: torch.Tensor) -> torch.Tensor:
+        return pullback(u)[0]
+
+    jacobian_product: Pullback = vjp(transposed_product, torch.zeros_like(scores))[1]
+    penalty_hvp: Pullback = vjp(grad(mean_penalty), theta0)[1]
 
     def product(v: torch.Tensor) -> torch.Tensor:
         jv = jacobian_product(v)[0]
@@ -279,8 +298,8 @@ def _newton_refinement(
     objective: SubsetObjective,
     theta0: torch.Tensor,
     theta: torch.Tensor,
-    train_rows: tuple[torch.Tensor, ...],
-    retain_rows: tuple[torch.Tensor, ...],
+    train_rows: Rows,
+    retain_rows: Rows,
     old_graph: torch.Tensor | None,
     new_graph: torch.Tensor | None,
     layers: int,
@@ -396,7 +415,7 @@ def influence_update(
     if preparation.old_graph_rows is not None:
         local = LocalRows.build(forget_rows, preparation.old_graph_rows, model.n_users, model.layers, dtype)
 
-    def forget_loss(theta: torch.Tensor, rows: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def forget_loss(theta: torch.Tensor, rows: Rows) -> torch.Tensor:
         if local is None:
             return objective.loss_sum(theta, rows, old_graph, model.layers)
         return objective.local_loss_sum(theta, local.relabelled(rows[2]))

@@ -110,7 +110,9 @@ class Scif(InfluenceMethod):
         self.adam_steps = adam_steps
         self.adam_patience = adam_patience
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         settings = InfluenceSettings(
             k_hops=self.k_hops, keep_quantile=self.keep_quantile, spillover=False, degree_change_ratio=0.0,
             ego_hessian=self.ego_hessian, hessian_on="train", newton_steps=1, replace_labels=self.replace_labels,

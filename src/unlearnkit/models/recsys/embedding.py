@@ -9,7 +9,7 @@ propagated embeddings; the loss is BCE-with-logits on explicit 0/1 labels.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -69,6 +69,27 @@ def penalised_bce(
     return loss
 
 
+@runtime_checkable
+class PairScorer(Protocol):
+    """What row-wise evaluation reads of a recommender (single models and sharded ensembles alike)."""
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class EmbeddingScorer(Protocol):
+    """What full-ranking evaluation reads of a recommender: its final user and item embeddings."""
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def as_pair_scorer(model: nn.Module) -> PairScorer:
+    """``model`` seen as a :class:`PairScorer`; a clear error for a module that is not a recommender."""
+    if not isinstance(model, PairScorer):
+        raise TypeError(f"{type(model).__name__} is not a recommender: it has no score(users, items) method")
+    return model
+
+
 class Recommender(nn.Module):
     """Ego embeddings + propagation depth + the graph the model is conditioned on.
 
@@ -100,7 +121,8 @@ class Recommender(nn.Module):
         return score_pairs(self.user_embedding, self.item_embedding, self.graph, self.layers, users, items)
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self(users, items)
+        scores: torch.Tensor = self(users, items)
+        return scores
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Propagated user and item embeddings over the model's own graph."""
@@ -121,6 +143,8 @@ def all_scores(model: nn.Module, users: torch.Tensor) -> torch.Tensor:
         members = getattr(model, "members", None)
         if members is not None and getattr(model, "aggregator", None) is None:
             return torch.stack([all_scores(member, users) for member in members]).mean(0)
+        if not isinstance(model, EmbeddingScorer):
+            raise TypeError(f"{type(model).__name__} has no final_embeddings(): all_scores cannot rank every item with it")
         user_emb, item_emb = model.final_embeddings()
         return user_emb[users] @ item_emb.T
     finally:
