@@ -5,6 +5,8 @@ Usage:
     python benchmarks/sequential_requests.py ml100k [--seeds 0]  [--workdir .unlearnkit/sequential]
     python benchmarks/sequential_requests.py plot    (reads the JSON results, writes results/sequential.png)
     python benchmarks/sequential_requests.py tables  (prints the JSON results as the Markdown tables of results/sequential.md)
+    python benchmarks/sequential_requests.py attach [--workdir .unlearnkit/sequential]
+        (attaches the drift in the JSON results to the chain stores of the run that wrote them)
 
 Every request goes through the same code path as ``unlearnkit forget``
 (:func:`unlearnkit.requests.service.forget_from_files`): files in, an audited
@@ -34,7 +36,16 @@ R'_k (seed 2000 + seed):
 
 Time: the chain's total method time vs one retrain per request (ORL: the
 measured R_k trainings; ML-100K: 50 x the mean measured retrain time).
-Results go to benchmarks/results/sequential_{orl,ml100k}.json.
+Results go to benchmarks/results/sequential_{orl,ml100k}.json. Each chain's
+store (WORKDIR/orl/orl_seed{seed}_{method}.sqlite,
+WORKDIR/ml100k/ml_seed{seed}_ifru.sqlite) also keeps, with each measured
+request, its drift (``drift/gap``, ``drift/distance_deleted``,
+``drift/distance_test``) and the noise floor (``noise_floor/...``, the same
+measures between R_k and R'_k) as arrays owned by the request id, so
+``unlearnkit report --store STORE --format html`` draws the drift curve
+from the store alone. ``attach`` writes them into stores of a run made
+before the script recorded them (it checks that each request's recorded
+method time equals the JSON's, so results and stores are of the same run).
 """
 
 from __future__ import annotations
@@ -65,7 +76,8 @@ from unlearnkit.metrics.attacks import loss_threshold_mia_auc
 from unlearnkit.models.cnn import SmallCNN
 from unlearnkit.models.recsys.embedding import MatrixFactorisation
 from unlearnkit.requests.service import RequestFiles, forget_from_files
-from unlearnkit.store.audit import audit_records
+from unlearnkit.store import Arrays, SQLiteStore
+from unlearnkit.store.audit import DRIFT, NOISE_FLOOR, audit_records
 from unlearnkit.training.loop import TrainSpec, predict_logits, train_model
 from unlearnkit.training.recsys import RecTrainSpec, fit_recommender, predict_rows
 
@@ -79,6 +91,17 @@ ORL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {  # person_orl.toml's tune
 }
 ML_RECIPE = {"epochs": 300, "batch_size": 2048, "lr": 3e-3, "l2": 0.1, "patience": 5}
 ML_CHECKPOINTS = (1, 2, 5, 10, 20, 30, 40, 50)
+
+
+# The measures of each request kept in its chain's store, as drift/NAME and noise_floor/NAME.
+DRIFT_MEASURES = ("gap", "distance_deleted", "distance_test")
+
+
+def drift_arrays(drift: dict[str, Any], noise: dict[str, Any]) -> Arrays:
+    """One request's drift and noise floor as the named arrays reports read (one value each)."""
+    arrays = {f"{DRIFT}{name}": np.asarray(float(drift[name])) for name in DRIFT_MEASURES}
+    arrays.update({f"{NOISE_FLOOR}{name}": np.asarray(float(noise[name])) for name in DRIFT_MEASURES})
+    return arrays
 
 
 def tv_distance(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
@@ -172,6 +195,7 @@ def orl_chain(workdir: Path, seed: int) -> dict[str, Any]:
             steps.append({"k": k, "seconds": record.method_seconds, "request_seconds": record.wall_seconds,
                           **orl_compare(unlearned, retrained),
                           "unlearned": unlearned["values"], "retrained": retrained["values"]})
+            SQLiteStore(store).write_request_arrays({record.request_id: drift_arrays(steps[-1], out["noise"][k - 1])})
             checkpoint = out_file
             last = steps[-1]
             print(f"orl seed {seed} {label} request {k}: gap {last['gap']:.2f} pts, "
@@ -248,6 +272,7 @@ def ml_chain(workdir: Path, seed: int, n_requests: int = 50) -> dict[str, Any]:
             step.update(ml_compare(unlearned, reference, data, split.test, deleted))
             step["reference_test_auc"] = ml_compare(reference, reference, data, split.test, deleted)["test_auc"]
             noise.append({"k": k, **ml_compare(twin, reference, data, split.test, deleted)})
+            SQLiteStore(store).write_request_arrays({record.request_id: drift_arrays(step, noise[-1])})
             print(f"ml100k seed {seed} request {k}: AUC gap {step['gap']:.3f} pts (noise {noise[-1]['gap']:.3f}), "
                   f"distance {step['distance_deleted']:.4f}/{step['distance_test']:.4f}, {record.method_seconds:.2f} s", flush=True)
         steps.append(step)
@@ -255,6 +280,39 @@ def ml_chain(workdir: Path, seed: int, n_requests: int = 50) -> dict[str, Any]:
     links_ok = all(b.parent_id == a.request_id for a, b in itertools.pairwise(chain)) and chain[0].parent_id is None
     return {"seed": seed, "users": users, "original_seconds": original_seconds, "retrain_seconds": retrain_seconds,
             "steps": steps, "noise": noise, "chain_records": len(chain), "chain_linked": links_ok}
+
+
+# -- attach: the drift of an earlier run into its chain stores ------------------------------------
+def attach(workdir: Path) -> None:
+    """Write each measured request's drift and noise floor from the JSON results into the chain's store.
+
+    Request k of a chain is its store's k-th audit record; the record's method time must equal the JSON's (the
+    script copied it from that record), so a store of another run is refused rather than given foreign numbers.
+    """
+    chains: list[tuple[Path, list[dict[str, Any]], dict[int, dict[str, Any]]]] = []
+    orl_path, ml_path = RESULTS / "sequential_orl.json", RESULTS / "sequential_ml100k.json"
+    if orl_path.exists():
+        for run in json.loads(orl_path.read_text())["runs"]:
+            noise = dict(enumerate(run["noise"], start=1))
+            for label, result in run["methods"].items():
+                chains.append((workdir / "orl" / f"orl_seed{run['seed']}_{label}.sqlite", result["steps"], noise))
+    if ml_path.exists():
+        for run in json.loads(ml_path.read_text())["runs"]:
+            chains.append((workdir / "ml100k" / f"ml_seed{run['seed']}_ifru.sqlite", run["steps"], {n["k"]: n for n in run["noise"]}))
+    for path, steps, noise in chains:
+        records = audit_records(str(path))
+        linked = all(b.parent_id == a.request_id for a, b in itertools.pairwise(records)) and records[0].parent_id is None
+        if not linked or len(records) != len(steps):
+            raise SystemExit(f"{path}: {len(records)} audit records (linked: {linked}); the results list {len(steps)} requests")
+        arrays = {}
+        for record, step in zip(records, steps, strict=True):
+            if record.method_seconds != step["seconds"]:
+                raise SystemExit(f"{path}: request {step['k']} took {record.method_seconds} s in the store but {step['seconds']} s "
+                                 "in the results: not the same run")
+            if "gap" in step:  # ML-100K measures only some requests
+                arrays[record.request_id] = drift_arrays(step, noise[step["k"]])
+        SQLiteStore(str(path)).write_request_arrays(arrays)
+        print(f"{path}: drift attached to {len(arrays)} of {len(records)} requests")
 
 
 # -- plot -----------------------------------------------------------------------------------------
@@ -355,7 +413,7 @@ def tables() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("orl", "ml100k", "plot", "tables"))
+    parser.add_argument("part", choices=("orl", "ml100k", "plot", "tables", "attach"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--workdir", default=".unlearnkit/sequential")
     args = parser.parse_args()
@@ -365,6 +423,9 @@ def main() -> None:
         return
     if args.part == "tables":
         print(tables())
+        return
+    if args.part == "attach":
+        attach(Path(args.workdir))
         return
     workdir = Path(args.workdir) / args.part
     shutil.rmtree(workdir, ignore_errors=True)  # this script's own scratch folder: every run starts clean

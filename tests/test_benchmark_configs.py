@@ -11,7 +11,8 @@ from unlearnkit.experiment.runner import resolve
 from unlearnkit.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted([*ROOT.glob("benchmarks/*.toml"), *ROOT.glob("benchmarks/tuning/*.toml"), *ROOT.glob("examples/*.toml")])
+CONFIG_GLOBS = ("benchmarks/*.toml", "benchmarks/tuning/*.toml", "benchmarks/transfer/*.toml", "examples/*.toml")
+CONFIGS = sorted(path for pattern in CONFIG_GLOBS for path in ROOT.glob(pattern))
 IMAGE_SUITE = ["photos_orl", "person_orl", "fmnist_random", "fmnist_class"]
 
 

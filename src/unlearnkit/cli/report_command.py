@@ -1,4 +1,8 @@
-"""``unlearnkit report``: tables from the store (markdown, JSON, or a self-contained HTML page)."""
+"""``unlearnkit report``: tables from the store (markdown, JSON, or a self-contained HTML page).
+
+The JSON report is a list: one record per (experiment, method), then one per chain of deletion requests
+(``"section": "deletion requests"``) when the store holds any.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from unlearnkit.report.goals import goal_warnings
 from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_records
+from unlearnkit.report.requests import requests_records
 from unlearnkit.report.tables import to_records
 from unlearnkit.store import StoreReader
 
@@ -75,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
                 prefix = f"{experiment}/{label}/"
                 failed = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
                 records.append({"experiment": experiment, "method": label, "seeds": [], "metrics": {}, "failures": failed})
+        records += requests_records(report.requests)  # one record per chain of deletion requests, after the experiments'
         text = json.dumps(records, indent=2) + "\n"
     else:
-        text = to_markdown(report.tables, report.population, report.failures)
+        text = to_markdown(report.tables, report.population, report.failures, report.requests)
     if args.output:
         write_atomically(args.output, text)
     else:

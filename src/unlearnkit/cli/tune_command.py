@@ -1,5 +1,9 @@
 """``unlearnkit tune CONFIG.toml``: choose hyper-parameters on validation data, print recipes.
 
+By default settings are scored against a model retrained on the tuning
+seed; ``--oracle-free`` scores them without any retrained model (see
+:mod:`unlearnkit.metrics.oracle_free`).
+
 The recipes (TOML) go to standard output or ``--output``; the trials, the
 table of selected settings, progress and failures go to standard error.
 """
@@ -18,6 +22,7 @@ from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.experiment.sweep import RunSummary
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE
 from unlearnkit.store import SQLiteStore
 
 
@@ -36,7 +41,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], de
     parser.add_argument(
         "--max-time-fraction",
         type=float,
-        help="only select settings that ran in at most this fraction of retraining's wall time (e.g. 0.1)",
+        help="only select settings that ran in at most this fraction of retraining's wall time (e.g. 0.1); "
+        "with --oracle-free, of the original's training time",
+    )
+    parser.add_argument(
+        "--oracle-free",
+        action="store_true",
+        help="select without any retrained model: forget-set losses indistinguishable from never-trained samples of "
+        "their distribution, utility kept, time (no reference is trained or loaded)",
+    )
+    parser.add_argument(
+        "--utility-tolerance",
+        type=float,
+        help=f"with --oracle-free: share of the original's validation accuracy (AUC for recommenders) a setting may lose "
+        f"and stay selectable, beyond two standard errors of the measured drop (default {DEFAULT_TOLERANCE})",
     )
     parser.add_argument("--output", help="write the selected recipes (TOML) to this file")
     execution.add_options(parser)
@@ -52,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise UnlearnkitError(f"--budget must be at least 1; got {args.budget}")
     if args.max_time_fraction is not None and not args.max_time_fraction > 0:
         raise UnlearnkitError(f"--max-time-fraction must be a positive number; got {args.max_time_fraction}")
+    if args.utility_tolerance is not None and not args.oracle_free:
+        raise UnlearnkitError("--utility-tolerance applies only with --oracle-free")
+    tolerance = DEFAULT_TOLERANCE if args.utility_tolerance is None else args.utility_tolerance
+    if not 0 <= tolerance < 1:
+        raise UnlearnkitError(f"--utility-tolerance must be in [0, 1); got {tolerance}")
     for experiment in experiments:
         for seed in tuning_seeds:
             if seed in experiment.seeds:
@@ -75,17 +98,20 @@ def run(args: argparse.Namespace) -> int:
                 max_time_fraction=args.max_time_fraction,
                 log=lambda message: console.print(message, markup=False),
                 summary=summary,
+                oracle_free=args.oracle_free,
+                tolerance=tolerance,
             )
-            table = Table(title=f"{experiment.name}: selection gap to retrain (validation-based, points)", title_justify="left")
-            for column in ("method", "best gap", "default gap", "seconds", "selected parameters"):
+            title = "oracle-free score (no retrained model)" if args.oracle_free else "selection gap to retrain (validation-based, points)"
+            table = Table(title=f"{experiment.name}: {title}", title_justify="left")
+            for column in ("method", "best", "default", "seconds", "selected parameters"):
                 table.add_column(column)
             for tuning in tunings:
                 best = tuning.best
                 if best is None:
-                    table.add_row(tuning.label, "none selectable", f"{tuning.trials[0][1]:.2f}", "-", "configured recipe kept")
+                    table.add_row(Text(tuning.label), "none selectable", f"{tuning.trials[0][1]:.3g}", "-", "configured recipe kept")
                     continue
                 params, gap, seconds = best
-                table.add_row(Text(tuning.label), f"{gap:.2f}", f"{tuning.trials[0][1]:.2f}", f"{seconds:.1f}", Text(str(params)))
+                table.add_row(Text(tuning.label), f"{gap:.3g}", f"{tuning.trials[0][1]:.3g}", f"{seconds:.1f}", Text(str(params)))
             console.print(table)
             recipes.append(recipes_toml(experiment.name, tunings))
     if summary.failures:

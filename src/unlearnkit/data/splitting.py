@@ -20,18 +20,21 @@ def split_with_selection(
     if selection.distribution is None:
         return Split(n_samples, train, selection.indices, validation, test)
     in_dist = selection.distribution
-    # Unseen samples of the forget distribution leave validation and test:
-    # they form the held-out set the "unlearning" goal is judged on, and
-    # model selection on validation must not reward remembering them.
-    heldout = np.sort(np.concatenate([test[in_dist[test]], validation[in_dist[validation]]]))
+    # Unseen samples of the forget distribution leave validation and test
+    # (validation accuracy must not reward remembering them). Those from
+    # test form the held-out set the "unlearning" goal is judged on; those
+    # from the validation pool are the part model selection may read
+    # (oracle-free tuning compares the forget set with them), so selection
+    # never reads an evaluated sample.
     return Split(
         n_samples,
         train,
         selection.indices,
         validation[~in_dist[validation]],
         test[~in_dist[test]],
-        heldout_forget=heldout,
+        heldout_forget=test[in_dist[test]],
         forget_distribution=train[in_dist[train]],
+        heldout_forget_validation=validation[in_dist[validation]],
     )
 
 

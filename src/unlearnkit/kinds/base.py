@@ -16,7 +16,9 @@ everything that differs between kinds:
 * the task object a method receives (:meth:`task`);
 * per-example outputs (:meth:`outputs`, :meth:`stored_outputs`) and the
   context its metrics read (:meth:`metric_context`);
-* the validation-only score ``tune`` ranks settings by (:meth:`selection_gap`);
+* the validation-only score ``tune`` ranks settings by (:meth:`selection_gap`),
+  and what ``tune --oracle-free`` measures without any retrained model
+  (:meth:`oracle_free_criteria`);
 * whether its experiments may have similar samples of the forget set
   (:attr:`similar_modality`: the ``similar`` table and the method-level
   ``forget`` expansions, validated here and applied by :meth:`expand_forget`).
@@ -39,11 +41,12 @@ from torch import nn
 from unlearnkit.data.ids import FileBacked
 from unlearnkit.data.similar import FORGET_EXPANSIONS, SIMILAR_CONSTRUCTORS, Neighbourhood, SimilarSet, SimilarSpec
 from unlearnkit.data.splits import Split
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, UnlearnkitError
 from unlearnkit.kinds.schema import Component, ExperimentFields
 from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
 from unlearnkit.metrics.base import Metric
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria
 from unlearnkit.metrics.population_metrics import PopulationMetric, population_label
 from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
 from unlearnkit.params import Configurable
@@ -463,3 +466,28 @@ class ExperimentKind(ABC, Generic[DataT, OutputsT]):
     @abstractmethod
     def selection_gap(self, prepared: Prepared[DataT], outputs: OutputsT, reference: OutputsT, seed: int) -> float:
         """Distance to the reference in points, from forget, retain and validation data only (never test)."""
+
+    def check_oracle_free(self, resolved: ResolvedExperiment, prepared: Prepared[DataT]) -> None:
+        """Raise an :class:`~unlearnkit.errors.UnlearnkitError` when this experiment cannot be scored oracle-free.
+
+        Called before anything is trained (a kind without a criterion; a
+        split without never-trained samples of the forget set's distribution).
+        """
+        raise UnlearnkitError(
+            f"{self.name} experiments define no oracle-free criterion; tune them against a retrained model (without --oracle-free)"
+        )
+
+    def oracle_free_criteria(
+        self, resolved: ResolvedExperiment, prepared: Prepared[DataT], outputs: OutputsT, original: OutputsT
+    ) -> OracleFreeCriteria:
+        """What ``tune --oracle-free`` scores a model by, from its and the original's outputs: no reference, no test data.
+
+        The forget set's per-example losses against those of never-trained
+        samples of the same distribution (the kind's calibration set), the
+        share predicted as labels the reference never trains on, and
+        validation (and retain) utility against the original's; see
+        :mod:`unlearnkit.metrics.oracle_free` for the score built from them.
+        """
+        raise UnlearnkitError(
+            f"{self.name} experiments define no oracle-free criterion; tune them against a retrained model (without --oracle-free)"
+        )

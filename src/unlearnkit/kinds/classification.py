@@ -24,12 +24,15 @@ from torch import nn
 
 from unlearnkit.data.dataset import ClassificationData
 from unlearnkit.data.registry import DATASETS, SELECTORS, SPLITS
+from unlearnkit.data.splits import Split
 from unlearnkit.data.splitting import SplitSpec
+from unlearnkit.errors import SplitError
 from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedExperiment, StoredOutputs
 from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import SPLIT_NAMES, EvalContext, ModelOutputs
+from unlearnkit.metrics.base import SELECTION_SPLITS, SPLIT_NAMES, EvalContext, ModelOutputs, split_indices
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria, forgotten_label_rate, loss_distance, paired_standard_error
 from unlearnkit.metrics.registry import METRICS
 from unlearnkit.models.registry import MODELS
 from unlearnkit.params import Configurable
@@ -65,6 +68,11 @@ def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0)
 
     keys = ("forget_acc", "retain_acc", "validation_acc", "mia_efficacy")
     return fn.avg_gap(components(outputs), components(reference), keys)
+
+
+def _calibration_split(split: Split) -> str:
+    """The never-trained samples of the forget set's distribution oracle-free selection compares it with."""
+    return "validation" if split.forget_distribution is None else "heldout_forget_validation"
 
 
 class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
@@ -104,7 +112,8 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
             "seeds": [0],
             "dataset": {"name": "synthetic", "n_classes": 4, "groups_per_class": 4, "samples_per_group": 10, "size": 8, "noise": 1.0},
             "split": {"test_per_group": 3, "validation_fraction": 0.1},
-            "forget": {"name": "groups", "groups": [1]},
+            # Group 2 keeps 2 never-trained validation-pool samples (what oracle-free selection compares with).
+            "forget": {"name": "groups", "groups": [2]},
             "model": {"name": "cnn", "channels": 4, "hidden": 16},
             "train": {"epochs": 15, "batch_size": 16, "lr": 0.05},
             "methods": [{"name": "retrain"}, {"name": "original"}],
@@ -123,7 +132,12 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         return self._selector_distribution(config) or (config.similar is not None and config.similar.heldout > 0)
 
     def stored_splits(self, config: ExperimentFields) -> tuple[str, ...]:
-        return tuple(s for s in SPLIT_NAMES if s != "heldout_forget" or self._has_heldout(config))
+        heldout = self._has_heldout(config)
+        # The validation pool's never-trained samples of the forget distribution exist only when the selector names one.
+        selection = self._selector_distribution(config)
+        return tuple(
+            s for s in (*SPLIT_NAMES, *SELECTION_SPLITS) if (s != "heldout_forget" or heldout) and (s not in SELECTION_SPLITS or selection)
+        )
 
     def extra_problems(self, config: ExperimentFields, where: str) -> list[str]:
         problems = []
@@ -200,3 +214,51 @@ class ClassificationKind(ExperimentKind[ClassificationData, ModelOutputs]):
         self, prepared: Prepared[ClassificationData], outputs: ModelOutputs, reference: ModelOutputs, seed: int
     ) -> float:
         return selection_gap(outputs, reference, seed)
+
+    def check_oracle_free(self, resolved: ResolvedExperiment, prepared: Prepared[ClassificationData]) -> None:
+        """Refuse a split with fewer than 2 calibration samples (see :meth:`oracle_free_criteria`) or no validation sample."""
+        split = prepared.split
+        calibration = _calibration_split(split)
+        rows = split_indices(split, calibration)
+        count = 0 if rows is None else int(rows.size)
+        if count < 2 or split.validation.size == 0:
+            raise SplitError(
+                f"experiment {resolved.name!r}: oracle-free selection compares the forget set with never-trained samples of "
+                f"its distribution ({calibration}: {count} in this split, 2 or more needed) and reads validation accuracy; "
+                "raise split.validation_fraction"
+            )
+
+    def oracle_free_criteria(
+        self, resolved: ResolvedExperiment, prepared: Prepared[ClassificationData], outputs: ModelOutputs,
+        original: ModelOutputs,
+    ) -> OracleFreeCriteria:
+        """Forget vs calibration losses, forgotten-label predictions, validation and retain accuracy against the original's.
+
+        Calibration: validation samples when the forget set is random samples
+        of the training distribution; the never-trained samples of the forget
+        distribution carved from the validation pool
+        (``split.heldout_forget_validation``) when the selector names a
+        distribution. Test and ``heldout_forget`` are never read.
+        """
+        self.check_oracle_free(resolved, prepared)
+        calibration = _calibration_split(prepared.split)
+        forget_losses = fn.per_example_loss(outputs.logits["forget"], outputs.labels["forget"])
+        calibration_losses = fn.per_example_loss(outputs.logits[calibration], outputs.labels[calibration])
+        ks, auc = loss_distance(forget_losses, calibration_losses, calibration)
+        scored = ("forget", calibration)
+        predictions = np.concatenate([outputs.logits[name].argmax(1).numpy() for name in scored])
+        labels = np.concatenate([outputs.labels[name].numpy() for name in scored])
+        reference_labels = prepared.data.y[torch.as_tensor(self.reference_rows(prepared, resolved.config.goal))].numpy()
+        correct, was_correct = (out.logits["validation"].argmax(1) == out.labels["validation"] for out in (outputs, original))
+        return OracleFreeCriteria(
+            loss_ks=ks,
+            mia_auc=auc,
+            forgotten_label_rate=forgotten_label_rate(predictions, labels, reference_labels),
+            validation_utility=fn.accuracy(outputs.logits["validation"], outputs.labels["validation"]),
+            original_validation_utility=fn.accuracy(original.logits["validation"], original.labels["validation"]),
+            retain_utility=fn.accuracy(outputs.logits["retain"], outputs.labels["retain"]),
+            original_retain_utility=fn.accuracy(original.logits["retain"], original.labels["retain"]),
+            n_forget=len(forget_losses),
+            n_calibration=len(calibration_losses),
+            validation_noise=paired_standard_error((correct.float() - was_correct.float()).numpy()),
+        )

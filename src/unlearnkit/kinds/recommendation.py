@@ -31,6 +31,7 @@ from unlearnkit.kinds.base import Evaluated, ExperimentKind, Prepared, ResolvedE
 from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.methods.recsys.task import RecommendationTask
 from unlearnkit.metrics import recsys as fn
+from unlearnkit.metrics.oracle_free import OracleFreeCriteria, loss_distance
 from unlearnkit.metrics.recsys_metrics import SCORED_SPLITS, RecEvalContext, RecOutputs
 from unlearnkit.models.recsys import Recommender
 from unlearnkit.models.registry import RECOMMENDERS
@@ -168,3 +169,58 @@ class RecommendationKind(ExperimentKind[InteractionData, RecOutputs]):
         auc_gap = abs(fn.pointwise_auc(outputs.scores["validation"], labels) - fn.pointwise_auc(reference.scores["validation"], labels))
         forget_gap = abs(mean_probability(outputs.scores["forget"]) - mean_probability(reference.scores["forget"]))
         return 100.0 * (auc_gap + forget_gap) / 2
+
+    def _calibration(self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData]) -> tuple[np.ndarray, np.ndarray, str]:
+        """Masks over the validation rows: calibration, utility; and what the calibration rows are."""
+        data, split = prepared.data, prepared.split
+        if resolved.selector.deletes_users:
+            calibration = np.isin(data.user[split.validation], np.unique(data.user[split.forget]))
+            return calibration, ~calibration, "the deleted users' validation rows"
+        everything = np.ones(split.validation.size, dtype=bool)
+        return everything, everything, "validation rows"
+
+    def check_oracle_free(self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData]) -> None:
+        """Refuse a split with fewer than 2 calibration rows, or no validation row to measure utility on."""
+        calibration, utility, where = self._calibration(resolved, prepared)
+        if calibration.sum() < 2 or not utility.any():
+            raise SplitError(
+                f"experiment {resolved.name!r}: oracle-free selection compares the forget rows with {where} and reads the "
+                f"validation AUC on the others; this split has {int(calibration.sum())} and {int(utility.sum())}; "
+                "raise split.validation_fraction"
+            )
+
+    def oracle_free_criteria(
+        self, resolved: ResolvedExperiment, prepared: Prepared[InteractionData], outputs: RecOutputs, original: RecOutputs
+    ) -> OracleFreeCriteria:
+        """Forget vs validation rows' BCE distributions, and validation AUC against the original's.
+
+        The forget rows are scored against their *correct* labels (a flipped
+        row's label flipped back: the deletion says the trained label was
+        wrong), because a model retrained without them predicts them like any
+        unseen row, i.e. towards the correct label. Calibration: validation
+        rows (random rows of the same interactions), or, when whole users are
+        deleted, those users' validation rows (to the reference they are cold
+        users, like the forget rows); utility is then the validation AUC on
+        everyone else. No test row is read; no label disappears, so the
+        forgotten-label term is 0; the AUC's standard error is not estimated
+        (``validation_noise`` 0).
+        """
+        data, split = prepared.data, prepared.split
+        validation_labels = data.label[split.validation]
+        calibration, utility, where = self._calibration(resolved, prepared)
+        flipped = np.zeros(split.forget.size, dtype=bool) if data.flipped is None else data.flipped[split.forget]
+        correct = np.where(flipped, 1 - data.label[split.forget], data.label[split.forget])
+        forget_losses = fn.bce_per_row(outputs.scores["forget"], correct)
+        calibration_losses = fn.bce_per_row(outputs.scores["validation"][calibration], validation_labels[calibration])
+        ks, auc = loss_distance(forget_losses, calibration_losses, where)
+        return OracleFreeCriteria(
+            loss_ks=ks,
+            mia_auc=auc,
+            forgotten_label_rate=0.0,
+            validation_utility=fn.pointwise_auc(outputs.scores["validation"][utility], validation_labels[utility]),
+            original_validation_utility=fn.pointwise_auc(original.scores["validation"][utility], validation_labels[utility]),
+            retain_utility=None,
+            original_retain_utility=None,
+            n_forget=len(forget_losses),
+            n_calibration=len(calibration_losses),
+        )

@@ -24,6 +24,9 @@ from unlearnkit.params import Configurable
 from unlearnkit.training.loop import predict_logits
 
 SPLIT_NAMES = ("retain", "forget", "validation", "test", "heldout_forget")
+# Never-trained samples of the forget distribution carved from the validation pool: what model
+# selection may read about that distribution (oracle-free tuning), never an evaluated sample.
+SELECTION_SPLITS = ("heldout_forget_validation",)
 # Kinds whose models are classifiers scored by logits (images, token ids): the default of a metric's task_kinds.
 CLASSIFIER_KINDS = frozenset({"classification", "text_classification"})
 # Every kind a timing metric (wall time, speedup, peak memory) serves.
@@ -45,7 +48,7 @@ class ModelOutputs:
     @classmethod
     def compute(cls, model: nn.Module, data: ClassificationData, split: Split) -> ModelOutputs:
         logits, labels = {}, {}
-        for name in SPLIT_NAMES:
+        for name in (*SPLIT_NAMES, *SELECTION_SPLITS):
             idx = split_indices(split, name)
             if idx is not None and idx.size:
                 index = torch.as_tensor(idx)

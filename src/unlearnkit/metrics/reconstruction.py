@@ -41,7 +41,7 @@ objective produced adversarial texture for every model alike.)
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +49,6 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.params import Configurable, Interval, Options
@@ -174,6 +173,18 @@ def select_completion(
     return chosen, ranks
 
 
+def _torchmetrics_ssim() -> Callable[..., torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+    """torchmetrics' SSIM, imported on first use.
+
+    Importing any part of torchmetrics imports all of it (transformers and
+    scipy.signal among others: seconds of start-up), which every CLI call and
+    every Ray worker would pay although only the reconstruction metrics use it.
+    """
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    return structural_similarity_index_measure
+
+
 def masked_ssim(
     images: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, pixel_range: PixelRange, kernel_size: int = 7
 ) -> np.ndarray:
@@ -185,13 +196,13 @@ def masked_ssim(
         )
     if not masks.flatten(1).any(1).all():
         raise InvalidParameterError("every mask must hide at least one pixel")
-    result = structural_similarity_index_measure(
+    result = _torchmetrics_ssim()(
         images.float(), targets.float(), data_range=(pixel_range.low, pixel_range.high), kernel_size=kernel_size,
         reduction="none", return_full_image=True,
     )
     if not isinstance(result, tuple):
         raise TypeError("torchmetrics returned no SSIM map; ask for return_full_image=True")
-    full = result[1].mean(1, keepdim=True)  # over channels
+    full: torch.Tensor = result[1].mean(1, keepdim=True)  # over channels
     weights = masks.float()
     values = (full * weights).flatten(1).sum(1) / weights.flatten(1).sum(1)
     return values.detach().numpy().astype(np.float64)
@@ -209,7 +220,7 @@ def ssim(images: torch.Tensor, targets: torch.Tensor, pixel_range: PixelRange, k
         )
     if kernel_size % 2 == 0 or kernel_size > min(images.shape[-2:]):
         raise InvalidParameterError(f"kernel_size must be odd and at most {min(images.shape[-2:])} for these images; got {kernel_size}")
-    values = structural_similarity_index_measure(
+    values = _torchmetrics_ssim()(
         images.float(), targets.float(), data_range=(pixel_range.low, pixel_range.high), kernel_size=kernel_size, reduction="none"
     )
     if not isinstance(values, torch.Tensor):

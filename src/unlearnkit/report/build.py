@@ -1,4 +1,4 @@
-"""Everything a report shows, read from a store once: tables, references and population metrics."""
+"""Everything a report shows, read from a store once: tables, references, population metrics and deletion requests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.population import PopulationTable, population_tables
+from unlearnkit.report.requests import RequestChain, request_chains
 from unlearnkit.report.tables import ExperimentTable, summarise
 from unlearnkit.store import FailureRecord, ReferenceRecord, RunRecord, StoreReader
 
@@ -18,10 +19,15 @@ class Report:
     references: dict[str, ReferenceRecord]
     # Units of work that failed in the last `run` of each experiment shown (an experiment may have only these).
     failures: list[FailureRecord] = field(default_factory=list)
+    # Chains of deletion requests answered by `unlearnkit forget` (none in a store without audit rows).
+    requests: list[RequestChain] = field(default_factory=list)
 
 
 def load_report(store: StoreReader, experiments: list[str] | None = None) -> Report:
-    """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error)."""
+    """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error).
+
+    Deletion requests belong to no experiment: they are in the report of the whole store, not in one of chosen experiments.
+    """
     runs = store.current_runs()
     failures = store.failures("run")
     if experiments:
@@ -32,4 +38,5 @@ def load_report(store: StoreReader, experiments: list[str] | None = None) -> Rep
         runs = [r for r in runs if r.experiment in experiments]
         failures = [f for f in failures if f.experiment in experiments]
     references = store.references()
-    return Report(summarise(runs, references), population_tables(store, runs), runs, references, failures)
+    chains = [] if experiments else request_chains(store)
+    return Report(summarise(runs, references), population_tables(store, runs), runs, references, failures, chains)

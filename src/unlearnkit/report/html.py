@@ -24,6 +24,7 @@ from unlearnkit.report.loss_histograms import loss_histogram_figure
 from unlearnkit.report.markdown import ARROWS, failure_lines, format_interval, format_value
 from unlearnkit.report.plots import (
     Bounds,
+    drift_curves,
     per_class_accuracy,
     png_data_uri,
     similar_gap_curves,
@@ -36,6 +37,7 @@ from unlearnkit.report.population import (
     population_against_retrain,
     population_rankings,
 )
+from unlearnkit.report.requests import DRIFT_SENTENCE, INTRODUCTION, RequestChain, chain_table, chain_title
 from unlearnkit.report.similar import NO_ORACLE_N, Curve, SimilarSection, similar_section
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store import FailureRecord, RunRecord, StoreReader
@@ -298,6 +300,22 @@ def _similar_section(table: ExperimentTable, runs: list[RunRecord], report: Repo
 SECTIONS: list[Section] = [_summary_plots, _output_plots, _similar_section]
 
 
+def _requests_html(chains: list[RequestChain]) -> str:
+    """Each chain of deletion requests: its table, then its drift curves when drift was attached to its requests."""
+    parts = [f"<h2>Deletion requests</h2><p>{html.escape(INTRODUCTION)}</p>"]
+    if any(chain.drift_names or chain.noise_names for chain in chains):
+        parts.append(f"<p>{html.escape(DRIFT_SENTENCE)}</p>")
+    for chain in chains:
+        header, rows = chain_table(chain)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+        parts.append(f"<h3>{html.escape(chain_title(chain))}</h3><table><tr>{head}</tr>{body}</table>")
+        if chain.drift_names:
+            figure = png_data_uri(drift_curves(chain))  # one panel per measure: the page's full width, not half of it
+            parts.append(f'<div class="plots"><img alt="drift vs number of requests" style="max-width: 100%" src="{figure}"></div>')
+    return "".join(parts)
+
+
 def render_html(store: StoreReader, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(
@@ -321,5 +339,7 @@ def render_html(store: StoreReader, report: Report) -> str:
             parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
     for experiment, failures in failed.items():  # experiments of which no run finished
         parts.append(f"<h2>{html.escape(experiment)}</h2><p>No run finished.</p>{_failures_html(failures)}")
+    if report.requests:
+        parts.append(_requests_html(report.requests))
     parts.append("</body></html>")
     return "\n".join(parts)

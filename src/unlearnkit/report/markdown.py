@@ -26,6 +26,7 @@ from unlearnkit.report.population import (
     PopulationValue,
     population_rankings,
 )
+from unlearnkit.report.requests import RequestChain, requests_markdown
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store import FailureRecord
 
@@ -140,7 +141,10 @@ def failure_lines(failures: Sequence[FailureRecord]) -> list[str]:
 
 
 def to_markdown(
-    tables: list[ExperimentTable], population: list[PopulationTable] | None = None, failures: Sequence[FailureRecord] = ()
+    tables: list[ExperimentTable],
+    population: list[PopulationTable] | None = None,
+    failures: Sequence[FailureRecord] = (),
+    requests: Sequence[RequestChain] = (),
 ) -> str:
     blocks = []
     by_experiment = {t.experiment: t for t in population or []}
@@ -155,4 +159,6 @@ def to_markdown(
             blocks.append("\n".join("> ⚠ " + line for line in failure_lines(failed.pop(table.experiment))))
     for experiment, lines in failed.items():  # experiments of which no run finished
         blocks.append(f"### {experiment}\n\nNo run finished.\n\n" + "\n".join("> ⚠ " + line for line in failure_lines(lines)))
+    if requests:
+        blocks.append(requests_markdown(requests))
     return "\n\n".join(blocks) + "\n"

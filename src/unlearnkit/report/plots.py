@@ -12,8 +12,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
+from unlearnkit.report.requests import RequestChain, chain_title
 from unlearnkit.report.similar import Measure
 from unlearnkit.report.tables import ExperimentTable
 
@@ -194,4 +196,33 @@ def similar_gap_curves(experiment: str, measures: Sequence[Measure]) -> Figure:
         axes.grid(alpha=0.3)
     if shown:
         axes_list[0].legend(fontsize=6, loc="upper left")
+    return figure
+
+
+def drift_curves(chain: RequestChain) -> Figure:
+    """One panel per drift measure: its value after each request against the number of requests so far.
+
+    Dashed black: the noise floor of the same measure (retraining vs retraining), where it was measured. Points of a
+    branching chain are not joined (two requests can share a position).
+    """
+    names = chain.drift_names
+    figure = Figure(figsize=(4.2 * max(len(names), 1), 3.4), layout="constrained")
+    axes_list = figure.subplots(1, max(len(names), 1), squeeze=False)[0]
+    line = "-" if chain.linear else "none"
+    for axes, name in zip(axes_list, names, strict=False):
+        points = [(step.position, step.drift[name]) for step in chain.steps if name in step.drift]
+        axes.plot([p for p, _ in points], [v for _, v in points], marker="o", markersize=4, linestyle=line, label="drift")
+        floor = [(step.position, step.noise_floor[name]) for step in chain.steps if name in step.noise_floor]
+        if floor:
+            axes.plot([p for p, _ in floor], [v for _, v in floor], color=REFERENCE_COLOUR, linestyle="--" if chain.linear else "none",
+                      marker=".", label="noise floor (retrain vs retrain)")
+        axes.set_xlabel("requests so far")
+        axes.set_ylabel(name)
+        axes.set_title(name, fontsize=9)
+        if min([v for _, v in points + floor], default=0.0) >= 0:  # a distance: show how far from zero it is
+            axes.set_ylim(bottom=0.0)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+    axes_list[0].legend(fontsize=7)
+    figure.suptitle(f"{chain_title(chain)}: drift from retraining vs number of requests", fontsize=9)
     return figure

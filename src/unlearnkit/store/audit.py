@@ -3,6 +3,12 @@
 Written by ``unlearnkit forget`` after the new checkpoint is complete on
 disk and before it takes its final name, in one transaction: a row is there
 completely or not at all. Reading never creates or changes a store.
+
+What is measured about a request's output later (a benchmark comparing it
+with retraining) is kept as named arrays owned by the request id
+(:meth:`~unlearnkit.store.sqlite.SQLiteStore.write_request_arrays`); the
+names starting with :data:`DRIFT` and :data:`NOISE_FLOOR` are what reports
+show as the drift of a chain of requests.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from unlearnkit.store.schema import TABLES
 
 _TABLE = TABLES["audit_requests"]
 _JSON_COLUMNS = ("params", "recipe", "metrics")
+
+# Array names of a request: ``drift/NAME`` is a distance between the request's output model and a model retrained
+# without everything deleted so far along its chain; ``noise_floor/NAME`` is the same measure between two such
+# retrains (different seeds), the drift retraining itself shows.
+DRIFT = "drift/"
+NOISE_FLOOR = "noise_floor/"
+REQUEST_ORDER = " ORDER BY started_at, request_id"  # oldest first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +74,7 @@ def _row(record: AuditRecord) -> dict[str, Any]:
     return row
 
 
-def _record(row: sqlite3.Row) -> AuditRecord:
+def record_from_row(row: sqlite3.Row) -> AuditRecord:
     values = {name: row[name] for name in _TABLE.column_names}
     for column in _JSON_COLUMNS:
         values[column] = None if values[column] is None else json.loads(values[column])
@@ -86,8 +99,8 @@ def audit_records(path: str) -> list[AuditRecord]:
     if not os.path.exists(path):
         raise StoreError(f"store {path}: the file does not exist (no deletion request has been recorded there)")
     with open_read_only(path) as db:
-        rows = db.execute(_TABLE.select_sql() + " ORDER BY started_at, request_id").fetchall()
-    return [_record(row) for row in rows]
+        rows = db.execute(_TABLE.select_sql() + REQUEST_ORDER).fetchall()
+    return [record_from_row(row) for row in rows]
 
 
 def audit_record(path: str, request_id: str) -> AuditRecord:
@@ -111,4 +124,4 @@ def request_with_output(path: str, checkpoint_sha256: str) -> AuditRecord | None
             _TABLE.select_sql() + " WHERE checkpoint_after_sha256 = ? ORDER BY finished_at DESC, request_id LIMIT 1",
             (checkpoint_sha256,),
         ).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else record_from_row(row)

@@ -1,4 +1,4 @@
-"""The current layout of a store file (schema version 3) and the SQL built from it.
+"""The current layout of a store file (schema version 4) and the SQL built from it.
 
 ``PRAGMA user_version`` holds the schema version. Version 0 is the layout of
 stores written before the version was recorded (see :mod:`.migrations`).
@@ -37,12 +37,18 @@ stores written before the version was recorded (see :mod:`.migrations`).
   the last ``run`` or ``tune`` of it (after their retries), with the error,
   the traceback and the number of attempts, or the failed unit they needed;
   a later ``run`` (``tune``) of the experiment replaces them.
-* ``arrays`` (schema 4): named per-example arrays of a run or a reference
-  model beyond its logits (``owner`` is a run key or a reference key), e.g.
-  per-target canary exposures, per-target reconstruction SSIMs and the
-  reconstructed images, or how many similar samples each target had.
-  Written in the same transaction as their run or reference; reports read
-  them without the code that computed them.
+* ``arrays`` (schema 4): named arrays of a run, a reference model or a
+  deletion request (``owner`` is a run key, a reference key or an
+  ``audit_requests.request_id``). Of a run or reference: per-example arrays
+  beyond its logits, e.g. per-target canary exposures, per-target
+  reconstruction SSIMs and the reconstructed images, or how many similar
+  samples each target had, written in the same transaction as their run or
+  reference. Of a request: what was measured about its output model after
+  the fact, e.g. ``drift/NAME`` (the distance to a model retrained without
+  everything deleted so far along the chain) and ``noise_floor/NAME`` (the
+  same measure between two such retrains), written in one transaction for
+  any number of requests (see :mod:`.audit`). Reports read them without the
+  code that computed them.
 """
 
 from __future__ import annotations
@@ -223,7 +229,8 @@ _FAILURES = Table(
     ("PRIMARY KEY (command, key)",),
 )
 
-# No foreign key: an owner is a run or a reference; writing either replaces its arrays.
+# No foreign key: an owner is a run, a reference or a deletion request. Writing a run or a reference replaces its
+# arrays; attaching arrays to a request replaces the ones it had.
 _ARRAYS = Table(
     "arrays",
     (

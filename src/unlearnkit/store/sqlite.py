@@ -15,6 +15,7 @@ import pickle
 import sqlite3
 import time
 import zipfile
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch
 
 from unlearnkit.errors import StoreError
 from unlearnkit.safe_load import load_tensors
+from unlearnkit.store.audit import REQUEST_ORDER, AuditRecord, record_from_row
 from unlearnkit.store.connection import check_store, check_writable_location, open_for_writing, open_read_only
 from unlearnkit.store.records import Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
 from unlearnkit.store.schema import TABLES
@@ -210,11 +212,16 @@ class StoreReader:
             raise KeyError(f"no outputs stored for reference {reference_key}")
         return _outputs(rows)
 
-    # -- named arrays of runs and references ---------------------------------
+    # -- named arrays of runs, references and deletion requests ----------------
     def arrays(self, owner: str) -> Arrays:
-        """The named arrays stored with a run or a reference (empty when it stored none)."""
+        """The named arrays stored with a run, a reference or a deletion request (empty when it has none)."""
         rows = self._select("SELECT name, array FROM arrays WHERE owner = ? ORDER BY name", (owner,))
         return {row["name"]: _blob_array(row["array"]) for row in rows}
+
+    # -- deletion requests (``unlearnkit forget``) ----------------------------
+    def audit_requests(self) -> list[AuditRecord]:
+        """Every recorded deletion request, oldest first (none in a store ``unlearnkit forget`` never wrote to)."""
+        return [record_from_row(row) for row in self._select(TABLES["audit_requests"].select_sql() + REQUEST_ORDER)]
 
     # -- experiment configurations ------------------------------------------
     def experiment_configs(self) -> dict[str, dict[str, Any]]:
@@ -312,6 +319,24 @@ class SQLiteStore(StoreReader):
             db.execute(TABLES["reference_runs"].insert_sql(), row)
             db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
             db.executemany(TABLES["arrays"].insert_sql(), array_rows)
+
+    def write_request_arrays(self, arrays: Mapping[str, Arrays]) -> None:
+        """Attach named arrays to recorded deletion requests (request id -> arrays), all in one transaction.
+
+        Each request's earlier arrays are replaced. A request id the store does not hold is refused and nothing is
+        written.
+        """
+        if not self.exists():
+            raise StoreError(f"store {self.path}: the file does not exist (no deletion request has been recorded there)")
+        rows = [row for request_id, named in arrays.items() for row in _array_rows(request_id, named)]
+        with open_for_writing(self.path, "request arrays") as db:
+            known = {str(row[0]) for row in db.execute("SELECT request_id FROM audit_requests")}
+            unknown = sorted(set(arrays) - known)
+            if unknown:
+                held = f"it holds {len(known)} request(s)"
+                raise StoreError(f"store {self.path}: no deletion request with id(s) {', '.join(unknown)}; {held}")
+            db.executemany("DELETE FROM arrays WHERE owner = ?", [(request_id,) for request_id in arrays])
+            db.executemany(TABLES["arrays"].insert_sql(), rows)
 
     def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
         """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction.

@@ -106,6 +106,7 @@ class UserFile(InteractionSelector, FileBacked):
     """Every training interaction of the users listed in a file (one user id per line, or ``.npy``)."""
 
     description: ClassVar[str] = "all training interactions of the users listed in a text or .npy file"
+    deletes_users: ClassVar[bool] = True
     parameter_constraints: ClassVar[dict[str, Constraint]] = {"path": Text()}
 
     def __init__(self, *, path: str = "forget_users.txt") -> None:

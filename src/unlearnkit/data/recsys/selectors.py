@@ -40,6 +40,9 @@ class InteractionSelector(Configurable, ABC):
 
     description: ClassVar[str]
     flips_labels: ClassVar[bool] = False
+    # True when the selection is every training row of some users: their never-trained
+    # (validation) rows then come from the forget set's distribution, not the others'.
+    deletes_users: ClassVar[bool] = False
 
     @abstractmethod
     def _select(self, data: InteractionData, train: np.ndarray, generator: torch.Generator) -> np.ndarray: ...
@@ -151,6 +154,7 @@ class Users(InteractionSelector):
     """
 
     description = "all training interactions of the given (or n random / most / least active) users"
+    deletes_users = True
     parameter_constraints = {
         "users": NoneOr(IntList()),
         "n_users": NoneOr(Interval(int, 1, None)),

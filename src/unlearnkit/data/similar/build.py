@@ -80,6 +80,7 @@ def similar_split(split: Split, similar: SimilarSet, heldout: np.ndarray, n_samp
         split.test,
         held if (held.size or split.heldout_forget is not None) else None,
         distribution,
+        split.heldout_forget_validation,
     )
 
 

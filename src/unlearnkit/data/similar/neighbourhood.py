@@ -74,6 +74,7 @@ def expanded_split(split: Split, extra: np.ndarray) -> Split:
         split.test,
         split.heldout_forget,
         distribution,
+        split.heldout_forget_validation,
     )
 
 

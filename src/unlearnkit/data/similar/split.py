@@ -45,4 +45,5 @@ def attach_similar(split: Split, similar: SimilarSet) -> Split:
         split.test,
         split.heldout_forget,
         distribution,
+        split.heldout_forget_validation,
     )
