@@ -21,9 +21,9 @@ from conftest import parameter_digest
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods import METHODS, UnlearnTask
 from unlearnkit.methods.conv_transpose import transpose_conv_kernels
+from unlearnkit.methods.curvature import conjugate_gradient, woodfisher_solve
 from unlearnkit.methods.flat_loss import FlatLoss, parameter_names
 from unlearnkit.methods.influence import InfluenceUnlearning
-from unlearnkit.methods.inverse_hvp import conjugate_gradient, woodfisher_solve
 from unlearnkit.methods.schedules import cosine_epoch_factor, triangular_epoch_factor
 from unlearnkit.methods.ssd import SelectiveSynapticDampening, dampening_factors
 from unlearnkit.models import MODELS

@@ -147,3 +147,87 @@ def test_movielens100k_counts() -> None:
     assert raw.label.sum() == 34_174 + 21_201  # ratings 4 and 5
     cored = MovieLens100k().load()
     assert (cored.n_users, cored.n_items, len(cored)) == (943, 1349, 99_287)
+
+
+def official_ifru_preprocessing(user: np.ndarray, item: np.ndarray, seed: int, attack: float) -> dict[str, set[tuple[int, int]]]:
+    """IFRU's ``_data_process.py`` steps after the 5-core filter, written as the official script does them.
+
+    The script seeds NumPy's global generator; the global state is restored afterwards so no other test sees it.
+    """
+    n = user.size
+    idx = np.arange(n)
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        np.random.shuffle(idx)
+    finally:
+        np.random.set_state(state)
+    n1, n2 = int(n * 0.6), int(n * 0.8)
+    train, valid, test = idx[:n1], idx[n1:n2], idx[n2:]
+    train_users, train_items = set(user[train].tolist()), set(item[train].tolist())
+
+    def warm(rows: np.ndarray) -> np.ndarray:
+        return np.array([r for r in rows if user[r] in train_users and item[r] in train_items])
+
+    nn = int(train.size * (1 - attack))
+
+    def pairs(rows: np.ndarray) -> set[tuple[int, int]]:
+        return set(zip(user[rows].tolist(), item[rows].tolist(), strict=True))
+
+    return {"train": pairs(train), "valid": pairs(warm(valid)), "test": pairs(warm(test)), "flipped": pairs(train[nn:])}
+
+
+def raw_pairs(data: InteractionData, rows: np.ndarray) -> set[tuple[int, int]]:
+    assert data.raw_user is not None and data.raw_item is not None
+    return set(zip(data.raw_user[data.user[rows]].tolist(), data.raw_item[data.item[rows]].tolist(), strict=True))
+
+
+def test_ifru_protocol_matches_the_official_steps_on_synthetic_rows() -> None:
+    source = small_data()
+    data, split = InteractionSplitSpec(protocol="ifru", seed=1024).build(source, FlipLabels(fraction=0.05, order="last"))
+    official = official_ifru_preprocessing(source.user, source.item, 1024, 0.05)
+    assert raw_pairs(data, split.train) == official["train"]
+    assert raw_pairs(data, split.validation) == official["valid"]
+    assert raw_pairs(data, split.test) == official["test"]
+    assert raw_pairs(data, split.forget) == official["flipped"]
+    assert split.forget.size == 720 - int(720 * 0.95) == 36
+    # the training rows are in shuffled order, and "last" means the end of it
+    assert np.array_equal(split.forget, split.train[-36:])
+    assert np.array_equal(np.flatnonzero(data.flipped), split.forget)
+    # the default protocol draws a different split from the same seed
+    other, other_split = InteractionSplitSpec(seed=1024).build(source, FlipLabels(fraction=0.05, order="last"))
+    assert raw_pairs(other, other_split.train) != official["train"]
+
+
+def test_last_rows_take_a_count_and_refuse_everything() -> None:
+    data, split = InteractionSplitSpec(protocol="ifru", seed=5).build(small_data(), RandomInteractions(count=7, order="last"))
+    assert np.array_equal(split.forget, split.train[-7:])
+    with pytest.raises(InvalidParameterError, match="would forget all"):
+        RandomInteractions(count=split.train.size, order="last").select(data, split.train, torch.Generator())
+
+
+def test_split_protocol_parameters_are_validated() -> None:
+    with pytest.raises(InvalidParameterError, match=r"\.protocol: must be one of"):
+        InteractionSplitSpec(protocol="official").validate_params()
+    with pytest.raises(InvalidParameterError, match="seed < 2\\*\\*32"):
+        InteractionSplitSpec(protocol="ifru", seed=2**32).validate_params()
+    InteractionSplitSpec(seed=2**32).validate_params()  # torch seeds are 64-bit
+    with pytest.raises(InvalidParameterError, match=r"\.order: must be one of"):
+        FlipLabels(fraction=0.1, order="first").validate_params()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("recbole") is None, reason="recbole 1.2.1 wheel not installed")
+def test_ifru_protocol_on_movielens100k_reproduces_the_official_split_and_flips() -> None:
+    source = MovieLens100k().load()  # label = rating > 3, 5-core: 99,287 rows, 943 x 1,349
+    assert (source.n_users, source.n_items, len(source)) == (943, 1349, 99_287)
+    data, split = InteractionSplitSpec(protocol="ifru", seed=1024).build(source, FlipLabels(fraction=0.01, order="last"))
+    assert split.train.size == 59_572 and split.forget.size == 596
+    raw_user, raw_item = source.raw_user[source.user], source.raw_item[source.item]  # type: ignore[index]  # set by compact()
+    official = official_ifru_preprocessing(raw_user, raw_item, 1024, 0.01)
+    assert raw_pairs(data, split.train) == official["train"]
+    assert raw_pairs(data, split.validation) == official["valid"]
+    assert raw_pairs(data, split.test) == official["test"]
+    assert raw_pairs(data, split.forget) == official["flipped"]
+    # the original trains on the flipped labels of exactly those rows
+    clean, _ = InteractionSplitSpec(protocol="ifru", seed=1024).build(source, RandomInteractions(fraction=0.01, order="last"))
+    assert np.array_equal(np.flatnonzero(clean.label != data.label), split.forget)

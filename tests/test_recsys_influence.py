@@ -20,15 +20,11 @@ from unlearnkit.data.recsys import (
     SyntheticInteractions,
 )
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.methods.curvature import conjugate_gradient
 from unlearnkit.methods.recsys import Ifru, RecommendationTask
-from unlearnkit.methods.recsys.influence import (
-    NodeSelection,
-    SubsetObjective,
-    conjugate_gradient,
-    gauss_newton_product,
-    importance_selection,
-    spillover_rows,
-)
+from unlearnkit.methods.recsys.gauss_newton import EmbeddingGaussNewton
+from unlearnkit.methods.recsys.influence import SubsetObjective, gauss_newton_product
+from unlearnkit.methods.recsys.neighbourhood import NodeSelection, TrainingIndex
 from unlearnkit.models.recsys import (
     LightGCN,
     MatrixFactorisation,
@@ -77,16 +73,6 @@ def test_gauss_newton_product_matches_jacobian_form() -> None:
     assert torch.allclose(product(v), matrix @ v, atol=1e-10)
 
 
-def test_conjugate_gradient_solves_and_stops_at_negative_curvature() -> None:
-    matrix = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 2.0]], dtype=torch.float64)
-    b = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    x, iterations, negative = conjugate_gradient(lambda v: matrix @ v, b, 1e-12, 50)
-    assert torch.allclose(x, torch.linalg.solve(matrix, b)) and iterations <= 3 and not negative
-    indefinite = torch.diag(torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64))
-    x, _, negative = conjugate_gradient(lambda v: indefinite @ v, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), 1e-12, 50)
-    assert negative and torch.equal(x, torch.zeros(3, dtype=torch.float64))
-
-
 def hand_graph() -> InteractionData:
     # users 0-2, items 0-2: u0-i0 (+), u0-i1 (+), u1-i1 (+), u1-i2 (-), u2-i2 (+)
     return InteractionData("hand", [0, 0, 1, 1, 2], [0, 1, 1, 2, 2], [1, 1, 1, 0, 1], n_users=3, n_items=3)
@@ -94,25 +80,25 @@ def hand_graph() -> InteractionData:
 
 def test_importance_selection_by_hops_and_quantile() -> None:
     data, train, forget = hand_graph(), np.arange(5), np.array([0])  # forget u0-i0
-    zero = importance_selection(data, train, forget, k_hops=0, keep_quantile=None)
+    zero = TrainingIndex.build(data, train).importance_selection(forget, k_hops=0, keep_quantile=None)
     assert zero.users.tolist() == [0] and zero.items.tolist() == [0]
-    one = importance_selection(data, train, forget, k_hops=1, keep_quantile=None)
+    one = TrainingIndex.build(data, train).importance_selection(forget, k_hops=1, keep_quantile=None)
     assert one.users.tolist() == [0] and one.items.tolist() == [0, 1]  # i1 neighbours u0
-    two = importance_selection(data, train, forget, k_hops=2, keep_quantile=None)
+    two = TrainingIndex.build(data, train).importance_selection(forget, k_hops=2, keep_quantile=None)
     assert two.users.tolist() == [0, 1] and two.items.tolist() == [0, 1]
     # scores after 2 hops: u1 is reached only through i1, with the smallest score; the quantile drops it
-    pruned = importance_selection(data, train, forget, k_hops=2, keep_quantile=0.3)
+    pruned = TrainingIndex.build(data, train).importance_selection(forget, k_hops=2, keep_quantile=0.3)
     assert pruned.users.tolist() == [0] and pruned.items.tolist() == [0, 1]
 
 
 def test_spillover_rows_follow_positive_degree_change() -> None:
     data, train = hand_graph(), np.arange(5)
     # forgetting u0-i1 halves the positive degree of u0 (2 -> 1) and of i1 (2 -> 1)
-    changed = spillover_rows(data, train, np.array([1]), ratio=0.4)
+    changed = TrainingIndex.build(data, train).spillover_rows(np.array([1]), ratio=0.4)
     assert changed.tolist() == [0, 2]  # u0-i0 and u1-i1
-    assert spillover_rows(data, train, np.array([1]), ratio=0.6).size == 0
+    assert TrainingIndex.build(data, train).spillover_rows(np.array([1]), ratio=0.6).size == 0
     # a negative row is not an edge: forgetting u1-i2 changes no degree
-    assert spillover_rows(data, train, np.array([3]), ratio=0.0).size == 0
+    assert TrainingIndex.build(data, train).spillover_rows(np.array([3]), ratio=0.0).size == 0
 
 
 def converge(model: Recommender, data: InteractionData, rows: np.ndarray, l2: float) -> None:
@@ -229,28 +215,26 @@ def test_newton_steps_converge_to_exact_retraining_of_a_converged_model(layers: 
 
 
 def test_closed_form_curvature_matches_torch_func() -> None:
-    from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
-
     objective, rows, graph, layers = tiny_objective(layers=2)
     n = rows[0].numel()
     nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
     reference = gauss_newton_product(objective, objective.theta0, rows, graph, layers, n)
-    closed = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    closed = EmbeddingGaussNewton.build(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
     v = torch.randn(objective.theta0.numel(), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     assert torch.allclose(closed(v), reference(v), atol=1e-12)
-    exact = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes, labels=rows[2])
+    exact = EmbeddingGaussNewton.build(
+        objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes, labels=rows[2]
+    )
     hessian = torch.autograd.functional.hessian(lambda t: objective.loss_sum(t, rows, graph, layers) / n, objective.theta0)
     assert torch.allclose(exact(v), hessian @ v, atol=1e-12)
     assert not torch.allclose(exact(v), closed(v), atol=1e-6)  # the residual term matters
 
 
 def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> None:
-    from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
-
     objective, rows, graph, layers = tiny_objective(layers=0)
     n, dim = rows[0].numel(), objective.dim
     nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
-    product = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
+    product = EmbeddingGaussNewton.build(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
     size = objective.theta0.numel()
     identity = torch.eye(size, dtype=torch.float64)
     matrix = torch.stack([product(column) for column in identity], dim=1) + 1e-3 * identity
@@ -258,10 +242,10 @@ def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> No
     v = torch.randn(size, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     # MF: the blocks are exact, so the preconditioner is the inverse of the block diagonal
     assert torch.allclose(product.block_preconditioner(1e-3)(v), torch.linalg.solve(blocks, v), atol=1e-10)
-    x, iterations, negative = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200, product.block_preconditioner(1e-3))
-    _, plain_iterations, _ = conjugate_gradient(lambda u: matrix @ u, v, 1e-12, 200)
-    assert torch.allclose(x, torch.linalg.solve(matrix, v), atol=1e-8) and not negative
-    assert iterations < plain_iterations
+    preconditioned = conjugate_gradient(lambda u: matrix @ u, v, tol=1e-12, max_iter=200, preconditioner=product.block_preconditioner(1e-3))
+    plain = conjugate_gradient(lambda u: matrix @ u, v, tol=1e-12, max_iter=200)
+    assert torch.allclose(preconditioned.x, torch.linalg.solve(matrix, v), atol=1e-8) and not preconditioned.truncated
+    assert preconditioned.iterations < plain.iterations
 
 
 def test_newton_steps_leave_nodes_without_retained_rows_alone() -> None:

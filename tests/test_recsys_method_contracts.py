@@ -18,7 +18,7 @@ RECOMMENDATION_METHODS = [name for name in METHODS if "recommendation" in METHOD
 
 def test_every_recommendation_method_is_registered() -> None:
     assert set(RECOMMENDATION_METHODS) == {
-        "retrain_rec", "original_rec", "finetune_rec", "neggrad_rec", "influence_rec", "ifru", "sisa", "receraser",
+        "retrain_rec", "original_rec", "finetune_rec", "neggrad_rec", "influence_rec", "ifru", "scif", "sisa", "receraser",
     }
     for name in RECOMMENDATION_METHODS:
         cls = METHODS[name]

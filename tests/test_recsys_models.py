@@ -84,3 +84,38 @@ def test_graph_survives_deep_copy_and_stays_out_of_the_state_dict() -> None:
     assert set(model.state_dict()) == {"user_embedding", "item_embedding"}
     assert torch.equal(clone.graph.to_dense(), model.graph.to_dense())
     assert clone.graph is not model.graph
+
+
+def test_without_edges_equals_rebuilding_the_graph() -> None:
+    from unlearnkit.models.recsys.graph import without_edges
+
+    rng = np.random.default_rng(0)
+    keys = np.unique(rng.integers(0, 30 * 20 - 1, size=250))  # never the pair (29, 19)
+    users, items = keys // 20, keys % 20
+    graph = normalized_adjacency(users, items, 30, 20)
+    drop = rng.choice(keys.size, size=40, replace=False)
+    kept = np.setdiff1d(np.arange(keys.size), drop)
+    removed = without_edges(graph, np.r_[users[drop], 29], np.r_[items[drop], 19], 30)  # (29, 19) is no edge: ignored
+    rebuilt = normalized_adjacency(users[kept], items[kept], 30, 20)
+    assert torch.equal(removed.coalesce().indices(), rebuilt.indices())
+    assert torch.equal(removed.coalesce().values(), rebuilt.values())
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_local_propagation_equals_full_propagation_on_its_targets(layers: int) -> None:
+    from unlearnkit.models.recsys.graph import LocalPropagation, to_scipy
+
+    rng = np.random.default_rng(1)
+    keys = np.unique(rng.integers(0, 40 * 30, size=200))
+    graph = normalized_adjacency(keys // 30, keys % 30, 40, 30).double()
+    embeddings = torch.randn(70, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
+    targets = np.array([3, 41, 3, 55])
+    local = LocalPropagation(to_scipy(graph), targets, layers, torch.float64)
+    assert local.nodes.size < 70  # a neighbourhood, not the whole graph
+    full = propagate(embeddings, graph, layers)[torch.as_tensor(local.targets)]
+    near = local(embeddings[torch.as_tensor(local.nodes)])
+    torch.testing.assert_close(near, full)
+    weights = torch.randn_like(full)
+    (full_grad,) = torch.autograd.grad((full * weights).sum(), embeddings)
+    (near_grad,) = torch.autograd.grad((local(embeddings[torch.as_tensor(local.nodes)]) * weights).sum(), embeddings)
+    torch.testing.assert_close(near_grad, full_grad)

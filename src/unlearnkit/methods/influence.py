@@ -44,8 +44,13 @@ from torch import nn
 
 from unlearnkit.errors import InvalidParameterError, UnsuitableSettingError
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.curvature import (
+    CG_PARAMETERS,
+    DampedOperator,
+    conjugate_gradient,
+    woodfisher_solve,
+)
 from unlearnkit.methods.flat_loss import FlatLoss, index_chunks, parameter_names
-from unlearnkit.methods.inverse_hvp import conjugate_gradient, woodfisher_solve
 from unlearnkit.params import Interval, NoneOr, Options
 
 
@@ -55,16 +60,14 @@ class InfluenceUnlearning(UnlearningMethod):
     description = "influence unlearning: one Newton step removing the forget set (CG or WoodFisher inverse)"
     parameter_constraints = {
         "scale": Interval(float, 0.0, None, "neither"),
-        "damping": Interval(float, 0.0, None),
         "solver": Options(("cg", "woodfisher")),
         "hessian_set": Options(("retain", "train")),
         "last_blocks": NoneOr(Interval(int, 1, None)),
         "l2": NoneOr(Interval(float, 0.0, None)),
-        "cg_max_iter": Interval(int, 1, 100_000),
-        "cg_tol": Interval(float, 0.0, 1.0, "neither"),
         "woodfisher_samples": Interval(int, 1, None),
         "hessian_samples": NoneOr(Interval(int, 1, None)),
         "batch_size": Interval(int, 1, None),
+        **CG_PARAMETERS,
     }
     search_space = {
         "scale": [0.1, 0.3, 1.0, 3.0, 10.0],
@@ -114,15 +117,16 @@ class InfluenceUnlearning(UnlearningMethod):
             pick = torch.randperm(set_size, generator=task.generator)[: self.hessian_samples]
             x_h, y_h = x_h[pick], y_h[pick]
 
-        def hessian_vector(v: torch.Tensor) -> torch.Tensor:
+        def data_curvature(v: torch.Tensor) -> torch.Tensor:
             # sum over the (sub)sample, rescaled to the set's share of the mean over D
-            data_part = loss.hvp_sum(loss.theta0, v, x_h, y_h, self.batch_size) * (set_size / (len(y_h) * n))
-            return data_part + (l2 + self.damping) * v
+            return loss.hvp_sum(loss.theta0, v, x_h, y_h, self.batch_size) * (set_size / (len(y_h) * n))
 
+        # the L2 term's curvature is l2 * I, so it joins the damping as one shift
+        hessian_vector = DampedOperator(data_curvature, l2 + self.damping)
         diagnostics: dict[str, Any] = {"solver": self.solver, "parameters": loss.size, "hessian_samples": len(y_h)}
         if self.solver == "cg":
             result = conjugate_gradient(hessian_vector, rhs, max_iter=self.cg_max_iter, tol=self.cg_tol)
-            if result.stop_reason == "negative_curvature":
+            if result.truncated:
                 # the truncated iterate can be arbitrarily bad; refuse rather than return it
                 raise UnsuitableSettingError(
                     f"the 'damping' parameter of InfluenceUnlearning ({self.damping}) is too small for this model: "
@@ -130,7 +134,7 @@ class InfluenceUnlearning(UnlearningMethod):
                     f"{result.iterations}; increase damping (or restrict last_blocks)"
                 )
             step = result.x
-            diagnostics.update(cg_iterations=result.iterations, cg_stop_reason=result.stop_reason)
+            diagnostics.update(result.diagnostics())
         else:
             step = self._woodfisher_step(loss, task, rhs, l2, n)
             diagnostics["woodfisher_samples"] = min(self.woodfisher_samples, set_size)

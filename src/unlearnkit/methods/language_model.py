@@ -66,7 +66,9 @@ class RetrainLM(UnlearningMethod):
     role = "retrain"
     empty_forget = "run"
 
-    def _unlearn(self, model: nn.Module, task: LanguageModelTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: LanguageModelTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         fresh = task.model_builder.build(ByteTokenizer.vocab_size, task.generator)
         log = train_language_model(
             fresh, task.retain_documents, task.train_spec, task.generator, progress=task.progress, description="RetrainLM"
@@ -81,7 +83,9 @@ class OriginalLM(UnlearningMethod):
     task_kinds = frozenset({KIND})
     role = "original"
 
-    def _unlearn(self, model: nn.Module, task: LanguageModelTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: LanguageModelTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         return model, {}
 
 
@@ -108,7 +112,9 @@ class FinetuneLM(UnlearningMethod):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
 
-    def _unlearn(self, model: nn.Module, task: LanguageModelTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: LanguageModelTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         spec = LMTrainSpec(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, warmup_steps=0)
         log = train_language_model(
             _causal_lm(model), task.retain_documents, spec, task.generator, progress=task.progress, description="FinetuneLM"
@@ -156,7 +162,9 @@ class NegGradLM(UnlearningMethod):
         self.batch_size = batch_size
         self.max_forget_loss = max_forget_loss
 
-    def _unlearn(self, model: nn.Module, task: LanguageModelTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: LanguageModelTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         lm = _causal_lm(model)
         forget, retain = task.forget_documents, task.retain_documents
         n_forget_chunks = len(epoch_chunks(forget, lm.context, torch.Generator().manual_seed(0)))

@@ -69,7 +69,8 @@ class RecEvalContext:
     memo: dict[str, Any] = field(default_factory=dict)
 
     def labels(self, name: str) -> np.ndarray:
-        return self.data.label[getattr(self.split, name)]
+        labels: np.ndarray = self.data.label[getattr(self.split, name)]
+        return labels
 
     def require_reference(self, metric: str) -> tuple[RecOutputs, float]:
         if self.reference is None or self.reference_seconds is None:
@@ -94,7 +95,7 @@ class RecommendationMetric(Metric):
     goals = frozenset({"untraining"})
 
     @abstractmethod
-    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # recommendation experiments build RecEvalContexts
         ...
 
 
@@ -102,7 +103,7 @@ class _SplitAUC(RecommendationMetric):
     split_name: ClassVar[str]
     direction = "higher"
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         return fn.pointwise_auc(ctx.outputs.scores[self.split_name], ctx.labels(self.split_name))
 
 
@@ -126,7 +127,7 @@ class AUCOr(RecommendationMetric):
     description = "test AUC on rows whose user or item occurs in the forget set (IFRU's AUC-or)"
     direction = "higher"
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         return _touched(ctx, ctx.outputs.scores["test"])["auc_or"]
 
 
@@ -134,7 +135,7 @@ class AUCAnd(RecommendationMetric):
     description = "test AUC on rows whose user and item both occur in the forget set (IFRU's AUC-and)"
     direction = "higher"
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         return _touched(ctx, ctx.outputs.scores["test"])["auc_and"]
 
 
@@ -154,7 +155,8 @@ def ranking(ctx: RecEvalContext, k: int) -> dict[str, float]:
         ctx.memo[key] = fn.ranking_metrics(
             scores, data.user[seen], data.item[seen], data.user[test], data.item[test], k=k
         )
-    return ctx.memo[key]
+    found: dict[str, float] = ctx.memo[key]
+    return found
 
 
 class _RankingMetric(RecommendationMetric):
@@ -166,7 +168,7 @@ class _RankingMetric(RecommendationMetric):
     def __init__(self, *, k: int = 20) -> None:
         self.k = k
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         return ranking(ctx, self.k)[self.field_name]
 
 
@@ -186,7 +188,7 @@ class _RetrainCorrelation(RecommendationMetric):
     notion = "untraining"
     split_name: ClassVar[str]
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         reference, _ = ctx.require_reference(f"retrain_corr_{self.split_name}")
         return fn.retrain_correlation(ctx.outputs.scores[self.split_name], reference.scores[self.split_name])
 
@@ -214,7 +216,7 @@ class ForgetMembership(RecommendationMetric):
     direction = "reference"
     notion = "untraining"
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         scores = ctx.outputs.scores
         return fn.membership_auc(
             fn.bce_per_row(scores["forget"], ctx.labels("forget")), fn.bce_per_row(scores["test"], ctx.labels("test"))
@@ -236,7 +238,7 @@ class AUCRecovery(RecommendationMetric):
     needs_reference = True
     notion = "untraining"
 
-    def compute(self, ctx: RecEvalContext) -> float:
+    def compute(self, ctx: RecEvalContext) -> float:  # type: ignore[override]  # see RecommendationMetric.compute
         reference, _ = ctx.require_reference("auc_recovery")
         original = ctx.require_original("auc_recovery")
         labels = ctx.labels("test")

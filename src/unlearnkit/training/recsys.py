@@ -18,7 +18,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from unlearnkit.data.recsys.interactions import InteractionData
-from unlearnkit.models.recsys.embedding import Recommender, row_losses
+from unlearnkit.models.recsys.embedding import Recommender, as_pair_scorer, row_losses
 from unlearnkit.params import Configurable, Interval, NoneOr
 from unlearnkit.progress import Progress, SilentProgress
 
@@ -75,7 +75,8 @@ def predict_rows(model: torch.nn.Module, data: InteractionData, rows: np.ndarray
     was_training = model.training
     model.eval()
     try:
-        parts = [model.score(users[s : s + batch_size], items[s : s + batch_size]) for s in range(0, len(users), batch_size)]
+        scorer = as_pair_scorer(model)
+        parts = [scorer.score(users[s : s + batch_size], items[s : s + batch_size]) for s in range(0, len(users), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(parts) if parts else torch.zeros(0)
@@ -112,7 +113,9 @@ def fit_recommender(
     model.condition_on(data, rows)
     users, items, labels = rows_tensors(data, rows)
     optimizer = torch.optim.Adam([model.user_embedding, model.item_embedding], lr=spec.lr)
-    early_stopping = validation_rows is not None and len(validation_rows) > 0 and spec.patience is not None
+    validation = validation_rows if validation_rows is not None and len(validation_rows) > 0 else None
+    patience = spec.patience
+    early_stopping = validation is not None and patience is not None
     best_auc, best_epoch, best_state, stale = -1.0, spec.epochs, None, 0
     epoch_seconds, aucs = [], []
     start = time.perf_counter()
@@ -132,16 +135,16 @@ def fit_recommender(
                 optimizer.step()
             epoch_seconds.append(time.perf_counter() - tick)
             bar.advance()
-            if not early_stopping:
+            if validation is None or patience is None:
                 continue
-            auc = rows_auc(model, data, validation_rows)
+            auc = rows_auc(model, data, validation)
             aucs.append(auc)
             if auc > best_auc:
                 best_auc, best_epoch, stale = auc, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
-                if stale >= spec.patience:
+                if stale >= patience:
                     break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -18,13 +18,13 @@ from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 
 __all__ = [
     "FlipLabels",
-    "Interactions",
     "InteractionData",
     "InteractionMeta",
     "InteractionSelection",
     "InteractionSelector",
     "InteractionSource",
     "InteractionSplitSpec",
+    "Interactions",
     "MovieLens100k",
     "RandomInteractions",
     "SyntheticInteractions",

@@ -107,14 +107,18 @@ class InteractionData:
     def positives(self, rows: np.ndarray) -> np.ndarray:
         """The subset of ``rows`` whose label is 1."""
         rows = np.asarray(rows, dtype=np.int64)
-        return rows[self.label[rows] == 1]
+        positive: np.ndarray = rows[self.label[rows] == 1]
+        return positive
 
 
 def k_core(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask of rows kept by iterative k-core filtering.
 
     Repeatedly drops every row whose user or item has fewer than ``k`` rows
-    among the rows still kept, until nothing changes (as in IFRU's preprocessing).
+    among the rows still kept, until nothing changes. The result is the
+    k-core, the largest set of rows in which every user and item has ``k``
+    rows, whatever the order of the drops; so it equals IFRU's
+    preprocessing, which alternates a user pass and an item pass.
     """
     keep = np.ones(user.shape[0], dtype=bool)
     if k <= 1:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,11 +44,13 @@ def read_movielens100k() -> np.ndarray:
 
 
 class MovieLens100k(InteractionSource):
-    """MovieLens-100K ratings as binary labels (IFRU protocol).
+    """MovieLens-100K ratings as binary labels, prepared as IFRU's preprocessing prepares its datasets.
 
     label = 1 when rating >= ``threshold``, else 0 (explicit negatives, no
-    sampling); iterative ``core``-core filtering on all rated rows; ids
-    re-indexed densely in the order of the original ids.
+    sampling; the default 4 is IFRU's "rating > 3"); iterative
+    ``core``-core filtering on all rated rows (default 5: 99,287 rows, 943
+    users x 1,349 items); rows stay in file order (the order IFRU's shuffle
+    permutes); ids re-indexed densely in the order of the original ids.
     """
 
     description = "MovieLens-100K from the recbole 1.2.1 wheel (943 users x 1,682 items, 100,000 ratings)"
@@ -113,7 +116,7 @@ class SyntheticInteractions(InteractionSource):
         self.seed = seed
 
     @classmethod
-    def combination_problems(cls, params: dict) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         if params["n_rows"] > 0.8 * params["n_users"] * params["n_items"]:
             return [f"n_rows={params['n_rows']} exceeds 80% of the {params['n_users']}x{params['n_items']} user-item pairs"]
         return []
@@ -147,5 +150,6 @@ def popularity(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """Probabilities: half Zipf(exponent) over a random order of ids, half uniform."""
     zipf = 1.0 / np.arange(1, n + 1) ** exponent
     zipf = zipf[rng.permutation(n)]
-    mixed = 0.5 * zipf / zipf.sum() + 0.5 / n
-    return mixed / mixed.sum()
+    mixed: np.ndarray = 0.5 * zipf / zipf.sum() + 0.5 / n
+    probabilities: np.ndarray = mixed / mixed.sum()
+    return probabilities

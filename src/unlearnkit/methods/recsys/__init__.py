@@ -7,6 +7,7 @@ from unlearnkit.methods.recsys.basic import (
     RetrainRec,
 )
 from unlearnkit.methods.recsys.ifru import Ifru, InfluenceRec
+from unlearnkit.methods.recsys.scif import Scif
 from unlearnkit.methods.recsys.sharded import RecEraser, Sisa
 from unlearnkit.methods.recsys.task import (
     RecommendationMethod,
@@ -21,6 +22,7 @@ RECOMMENDATION_METHODS = {
     "neggrad_rec": NegGradRec,
     "influence_rec": InfluenceRec,
     "ifru": Ifru,
+    "scif": Scif,
     "sisa": Sisa,
     "receraser": RecEraser,
 }
@@ -36,6 +38,7 @@ __all__ = [
     "RecommendationMethod",
     "RecommendationTask",
     "RetrainRec",
+    "Scif",
     "Sisa",
     "train_original",
 ]

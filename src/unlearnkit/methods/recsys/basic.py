@@ -38,7 +38,9 @@ class RetrainRec(RecommendationMethod):
     role = "retrain"
     empty_forget = "run"
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         fresh, log = fit_fresh(task, task.retain, "RetrainRec")
         return fresh, log_diagnostics(log)
 
@@ -52,7 +54,9 @@ class OriginalRec(RecommendationMethod):
     description = "do nothing (the original recommender; shows how much there is to forget)"
     role = "original"
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         return require_recommender(model, type(self).__name__), {}
 
 
@@ -105,7 +109,9 @@ class FinetuneRec(_RowGradientMethod):
         self.epochs = epochs
         self.batch_size = batch_size
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         rec = require_recommender(model, type(self).__name__)
         return rec, self._steps(rec, task, task.retain, +1.0)
 
@@ -122,6 +128,8 @@ class NegGradRec(_RowGradientMethod):
         self.epochs = epochs
         self.batch_size = batch_size
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         rec = require_recommender(model, type(self).__name__)
         return rec, self._steps(rec, task, task.split.forget, -1.0)

@@ -1,58 +1,29 @@
-"""IFRU (arXiv 2307.02147) and a direct-influence baseline, over MF and LightGCN."""
+"""IFRU (arXiv 2307.02147) and the direct-influence baseline, over MF and LightGCN."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from torch import nn
 
-from unlearnkit.methods.recsys.basic import require_recommender
-from unlearnkit.methods.recsys.influence import SolverConfig, influence_update
-from unlearnkit.methods.recsys.task import RecommendationMethod, RecommendationTask
+from unlearnkit.methods.recsys.influence import InfluenceSettings
+from unlearnkit.methods.recsys.influence_method import InfluenceMethod
+from unlearnkit.methods.recsys.solver import SOLVER_PARAMETERS
+from unlearnkit.methods.recsys.task import RecommendationTask
 from unlearnkit.params import Boolean, Constraint, Interval, NoneOr, Options
 
-SOLVER_CONSTRAINTS: dict[str, Constraint] = {
-    "solver": Options(("cg", "adam", "exact")),
-    "curvature": Options(("hessian", "gauss_newton")),
-    "preconditioner": Options(("auto", "diagonal", "block", "none")),
-    "damping": Interval(float, 0.0, None),
-    "cg_tol": Interval(float, 0.0, 1.0, "neither"),
-    "cg_max_iter": Interval(int, 1, 100_000),
-    "adam_lr": Interval(float, 0.0, None, "neither"),
-    "adam_steps": Interval(int, 1, 100_000),
-    "adam_patience": Interval(int, 1, 10_000),
-}
 
+class Ifru(InfluenceMethod):
+    """IFRU: influence of the forgotten rows plus their spillover through the graph, near the forget rows.
 
-class _InfluenceMethod(RecommendationMethod):
-    solver: str
-    curvature: str
-    preconditioner: str
-    damping: float
-    cg_tol: float
-    cg_max_iter: int
-    adam_lr: float
-    adam_steps: int
-    adam_patience: int
-
-    def solver_config(self) -> SolverConfig:
-        # "auto": the block preconditioner for the positive semi-definite Gauss-Newton matrix; none for
-        # the exact Hessian, whose negative-curvature truncation is better behaved without it.
-        preconditioner = self.preconditioner
-        if preconditioner == "auto":
-            preconditioner = "diagonal" if self.curvature == "gauss_newton" else "none"
-        return SolverConfig(
-            self.solver, self.curvature, preconditioner, self.damping, self.cg_tol, self.cg_max_iter, self.adam_lr, self.adam_steps, self.adam_patience
-        )
-
-
-class Ifru(_InfluenceMethod):
-    """IFRU: influence of the forgotten rows plus their spillover through the graph, on pruned parameters.
-
-    * ``k_hops``/``keep_quantile``: importance pruning (count/degree scores
-      propagated ``k_hops`` hops; keep nodes above the quantile of the reached
-      scores, or every reached node when None). IFRU's scripts use k_hops 1,
-      with quantile 0.4 for LightGCN and None for MF.
+    * ``k_hops``/``keep_quantile``: which embedding rows move. The update is
+      restricted to the nodes reached ``k_hops`` hops from the forget rows'
+      users and items (default 1); IFRU's importance pruning (count/degree
+      scores propagated over those hops, keeping the nodes above the
+      ``keep_quantile`` quantile of the reached scores) is **off by
+      default** (None: every reached node moves). IFRU's scripts use k_hops 1,
+      with quantile 0.4 for LightGCN and no quantile for MF.
     * ``spillover``: add the loss change of remaining rows of users/items whose
       positive degree drops by more than ``degree_change_ratio`` (graph
       models only; MF has no graph).
@@ -88,6 +59,12 @@ class Ifru(_InfluenceMethod):
       converged L2-regularised MFs it is usually closer to exact retraining
       (the forgotten rows' own curvature no longer damps the step) but that
       Hessian is more often indefinite, so it is an option, not the default.
+    * ``orphans``: touched users/items left without any training row (a
+      deleted user) are not determined by the retained objective. "keep"
+      (default, IFRU) leaves them where the influence step puts them (in
+      practice near the original, since their full gradient is ~0);
+      "reinit" re-draws them from the model builder's initialisation with
+      the task's generator, where retraining leaves them.
     * ``newton_steps``: 1 is IFRU's single step. More steps solve the removal
       equation instead of its linearisation (CG only): on ML-100K MF with 5 %
       flipped labels one step closes about half of the validation-AUC gap to
@@ -96,12 +73,12 @@ class Ifru(_InfluenceMethod):
     """
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         if params["newton_steps"] > 1 and params["solver"] != "cg":
             return ["newton_steps > 1 needs solver='cg'"]
         return []
 
-    description = "IFRU: influence-function unlearning with spillover and importance pruning"
+    description = "IFRU: influence-function unlearning with spillover (importance pruning optional, off by default)"
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "k_hops": Interval(int, 0, 5),
         "keep_quantile": NoneOr(Interval(float, 0.0, 1.0, "left")),
@@ -110,7 +87,8 @@ class Ifru(_InfluenceMethod):
         "faithful": Boolean(),
         "hessian_on": Options(("train", "retain")),
         "newton_steps": Interval(int, 1, 100),
-        **SOLVER_CONSTRAINTS,
+        "orphans": Options(("keep", "reinit")),
+        **SOLVER_PARAMETERS,
     }
     search_space = {
         "damping": [1e-3, 1e-4, 1e-5],
@@ -129,6 +107,7 @@ class Ifru(_InfluenceMethod):
         faithful: bool = False,
         hessian_on: str = "train",
         newton_steps: int = 1,
+        orphans: str = "keep",
         solver: str = "cg",
         curvature: str = "gauss_newton",
         preconditioner: str = "auto",
@@ -146,6 +125,7 @@ class Ifru(_InfluenceMethod):
         self.faithful = faithful
         self.hessian_on = hessian_on
         self.newton_steps = newton_steps
+        self.orphans = orphans
         self.solver = solver
         self.curvature = curvature
         self.preconditioner = preconditioner
@@ -156,29 +136,28 @@ class Ifru(_InfluenceMethod):
         self.adam_steps = adam_steps
         self.adam_patience = adam_patience
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
-        rec = require_recommender(model, type(self).__name__)
-        diagnostics = influence_update(
-            rec, task.data, task.split.train, task.split.forget, task.split.validation,
-            l2=task.train_spec.l2, k_hops=self.k_hops, keep_quantile=self.keep_quantile,
-            spillover=self.spillover, degree_change_ratio=self.degree_change_ratio,
-            faithful=self.faithful, hessian_on=self.hessian_on, solver=self.solver_config(),
-            newton_steps=self.newton_steps,
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
+        settings = InfluenceSettings(
+            k_hops=self.k_hops, keep_quantile=self.keep_quantile, spillover=self.spillover,
+            degree_change_ratio=self.degree_change_ratio, ego_hessian=self.faithful,
+            hessian_on=self.hessian_on, newton_steps=self.newton_steps, replace_labels="none",
+            orphans=self.orphans, solver=self.solver_config(),
         )
-        return rec, diagnostics
+        return self.run_influence(model, task, settings)
 
 
-class InfluenceRec(_InfluenceMethod):
-    """Direct influence only (SCIF-style baseline): the forgotten rows' own gradient, no spillover.
+class InfluenceRec(InfluenceMethod):
+    """Direct influence only: the forgotten rows' own gradient, no spillover (the classic influence function).
 
     Updates the embeddings of the touched users and items (``k_hops`` 0) or
     their k-hop neighbourhood; the Hessian goes through the propagation.
-    This is the classic influence-function removal, not a re-implementation
-    of SCIF's label-replacement variant.
+    ``scif`` is the selective, request-scale variant of this update.
     """
 
-    description = "influence-function removal of the forgotten rows only (no spillover; SCIF-style)"
-    parameter_constraints: ClassVar[dict[str, Constraint]] = {"k_hops": Interval(int, 0, 5), **SOLVER_CONSTRAINTS}
+    description = "influence-function removal of the forgotten rows only (no spillover)"
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"k_hops": Interval(int, 0, 5), **SOLVER_PARAMETERS}
     search_space = {"damping": [1e-3, 1e-4, 1e-5], "k_hops": [0, 1], "curvature": ["gauss_newton", "hessian"]}
 
     def __init__(
@@ -206,11 +185,11 @@ class InfluenceRec(_InfluenceMethod):
         self.adam_steps = adam_steps
         self.adam_patience = adam_patience
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
-        rec = require_recommender(model, type(self).__name__)
-        diagnostics = influence_update(
-            rec, task.data, task.split.train, task.split.forget, task.split.validation,
-            l2=task.train_spec.l2, k_hops=self.k_hops, keep_quantile=None, spillover=False,
-            degree_change_ratio=0.0, faithful=False, hessian_on="train", solver=self.solver_config(),
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
+        settings = InfluenceSettings(
+            k_hops=self.k_hops, keep_quantile=None, spillover=False, degree_change_ratio=0.0, ego_hessian=False,
+            hessian_on="train", newton_steps=1, replace_labels="none", orphans="keep", solver=self.solver_config(),
         )
-        return rec, diagnostics
+        return self.run_influence(model, task, settings)

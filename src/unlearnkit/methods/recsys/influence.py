@@ -1,4 +1,4 @@
-"""Influence-function unlearning for embedding recommenders (the IFRU operator).
+"""Influence-function unlearning for embedding recommenders (the operator behind IFRU, SCIF, influence_rec).
 
 One Newton step on a selected subset of embedding rows theta_S:
 
@@ -10,10 +10,19 @@ forgotten rows, D_c the remaining rows of users/items whose positive degree
 changed by more than a ratio (spillover: their loss changes because the
 graph G loses the forgotten edges, G' = graph without them), and n = |D|.
 This is the direction that minimises the retrained objective to second order.
-Hessian-vector products come from ``torch.func`` (reverse-over-reverse: the
-forward mode has no sparse matmul), solved by damped conjugate gradient
-(default), IFRU's Adam on 0.5 p'Hp - g'p with validation early stopping, or
-an explicit Hessian (small problems, tests).
+Curvature-vector products are closed forms (``gauss_newton.py``; the
+``torch.func`` version here is their test reference), inverted by the solvers
+of :mod:`unlearnkit.methods.curvature` through ``solver.py``: damped
+preconditioned conjugate gradient (default), IFRU's Adam on 0.5 p'Hp - g'p
+with validation early stopping, or an explicit Hessian (small problems, tests).
+
+The work is split in two (fair timing, issue 14): :func:`prepare` does what
+depends only on the model and the training rows (the training index, the
+model's graph, the per-row curvature state when it spans every row) and is
+reported as ``setup_seconds``; :func:`influence_update` then answers the
+request. Without propagation in the Hessian (MF, or the ego-embedding
+Hessian) the curvature runs over the rows touching theta_S only, which
+gives the same matrix at a cost proportional to the request's neighbourhood.
 """
 
 from __future__ import annotations
@@ -31,89 +40,147 @@ from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.methods.recsys.curvature import EmbeddingGaussNewton
+from unlearnkit.methods.curvature import DampedOperator, conjugate_gradient
+from unlearnkit.methods.recsys.gauss_newton import (
+    BlockCurvature,
+    CurvatureProduct,
+    EmbeddingGaussNewton,
+    NodeBlocks,
+    RowCurvature,
+)
+from unlearnkit.methods.recsys.neighbourhood import NodeSelection, TrainingIndex
+from unlearnkit.methods.recsys.solver import SolverConfig, make_preconditioner, solve
 from unlearnkit.models.recsys.embedding import (
     Recommender,
     graph_of,
+    penalised_bce,
     row_losses,
     score_pairs,
 )
-from unlearnkit.models.recsys.graph import positive_degrees
+from unlearnkit.models.recsys.graph import LocalPropagation, to_scipy, without_edges
 from unlearnkit.training.recsys import rows_tensors
 
-EXACT_SOLVER_MAX_PARAMETERS = 5000
+# (users, items, labels) of a set of interaction rows, as rows_tensors returns them.
+Rows = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# What torch.func.vjp returns besides the output: cotangent -> one gradient per primal.
+Pullback = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
-
-# --------------------------------------------------------------------------- which parameters move
+# --------------------------------------------------------------------------- settings and set-up
 
 
 @dataclass(frozen=True)
-class NodeSelection:
-    """Users and items whose embedding rows the influence step updates."""
+class InfluenceSettings:
+    """What an influence method asks of the operator (validated by the method).
 
-    users: np.ndarray
-    items: np.ndarray
-
-
-def forget_nodes(data: InteractionData, forget: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes (users, then items offset by n_users) touched by the forget rows, with their row counts."""
-    nodes = np.concatenate([data.user[forget], data.item[forget] + data.n_users])
-    return np.unique(nodes, return_counts=True)
-
-
-def importance_selection(
-    data: InteractionData, train: np.ndarray, forget: np.ndarray, k_hops: int, keep_quantile: float | None
-) -> NodeSelection:
-    """IFRU's importance pruning (``compute_neighbor_influence_clip``).
-
-    B = 0/1 adjacency of all training pairs (both labels) plus self-loops,
-    deg = its row sums. s0(v) = (forget rows at v) / deg(v) on the touched
-    nodes; each hop s <- (B s) / deg. Nodes reached after ``k_hops`` hops are
-    kept, those with s above the ``keep_quantile`` quantile of the reached
-    scores when it is given. Unlike IFRU's LightGCN scripts, the touched
-    nodes themselves are always kept: their rows are the ones being removed.
+    ``k_hops``/``keep_quantile``: importance selection of theta_S;
+    ``spillover``/``degree_change_ratio``: the D_c term (graph models);
+    ``ego_hessian``: the Hessian of the loss on ego embeddings, without
+    propagation (IFRU's official code); ``hessian_on``: rows (and graph) of
+    H, "train" (D, old graph) or "retain" (D minus D_u, new graph);
+    ``newton_steps``: further Newton steps on the removal equation;
+    ``replace_labels``: "none" removes the rows, "user_mean" replaces their
+    labels by the user's mean retained label (the item's when the user has
+    none), the SCIF re-implementation of ``baiyimeng/IFRU``; ``orphans``:
+    what happens to touched nodes left without any training row, "keep"
+    (the influence step decides) or "reinit" (re-drawn from the model
+    builder's initialisation, where retraining leaves them); ``node_blocks``:
+    build every node's d x d curvature block in the set-up (Hessian without
+    propagation on D only), so that a request reads its nodes' blocks
+    instead of every row touching them.
     """
-    n = data.n_users + data.n_items
-    pairs = np.unique(data.user[train] * data.n_items + data.item[train])
-    u, i = pairs // data.n_items, pairs % data.n_items + data.n_users
-    ones = np.ones(2 * pairs.size + n)
-    rows = np.concatenate([u, i, np.arange(n)])
-    cols = np.concatenate([i, u, np.arange(n)])
-    adjacency = sp.csr_matrix((ones, (rows, cols)), shape=(n, n))
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    nodes, counts = forget_nodes(data, forget)
-    score = np.zeros(n)
-    score[nodes] = counts / degree[nodes]
-    for _ in range(k_hops):
-        score = adjacency @ score / degree
-    keep = score > 0
-    if keep_quantile is not None:
-        keep = score > np.quantile(score[keep], keep_quantile)
-    keep[nodes] = True
-    kept = np.flatnonzero(keep)
-    return NodeSelection(kept[kept < data.n_users], kept[kept >= data.n_users] - data.n_users)
+
+    k_hops: int
+    keep_quantile: float | None
+    spillover: bool
+    degree_change_ratio: float
+    ego_hessian: bool
+    hessian_on: str  # "train" or "retain"
+    newton_steps: int
+    replace_labels: str  # "none" or "user_mean"
+    orphans: str  # "keep" or "reinit"
+    solver: SolverConfig
+    node_blocks: bool = False
+
+    def hessian_layers(self, model: Recommender) -> int:
+        return 0 if self.ego_hessian else model.layers
+
+    def uses_node_blocks(self, model: Recommender) -> bool:
+        return self.node_blocks and self.hessian_layers(model) == 0 and self.hessian_on == "train"
+
+    def local_gradient(self, model: Recommender) -> bool:
+        """Whether the removal gradient involves only the forget rows over the old graph (no spillover):
+        then it is computed from their neighbourhood."""
+        return model.layers > 0 and not self.spillover
 
 
-def spillover_rows(data: InteractionData, train: np.ndarray, forget: np.ndarray, ratio: float) -> np.ndarray:
-    """D_c: remaining rows of touched users/items whose positive degree drops by more than ``ratio``.
+@dataclass(frozen=True, eq=False)
+class Preparation:
+    """Request-independent work for one model and its training rows, and how long it took."""
 
-    Their loss depends on the graph, which loses the forgotten positive
-    edges; IFRU adds the change of their loss to the removal gradient.
-    """
-    retain = np.setdiff1d(train, forget)
-    before = data.positives(train)
-    after = data.positives(retain)
-    degree = positive_degrees(data.user[before], data.item[before], data.n_users, data.n_items)
-    degree_after = positive_degrees(data.user[after], data.item[after], data.n_users, data.n_items)
-    nodes, _ = forget_nodes(data, forget)
-    nodes = nodes[degree[nodes] > 0]
-    changed = nodes[1.0 - degree_after[nodes] / degree[nodes] > ratio]
-    mask = np.zeros(data.n_users + data.n_items, dtype=bool)
-    mask[changed] = True
-    return retain[mask[data.user[retain]] | mask[data.item[retain] + data.n_users]]
+    index: TrainingIndex
+    old_graph: torch.Tensor | None
+    old_graph_rows: sp.csr_matrix | None  # the old graph in CSR form, for gradients over a neighbourhood
+    curvature: RowCurvature | None  # the per-row curvature over every training row, when the request cannot shrink it
+    blocks: NodeBlocks | None  # every node's curvature block (settings.node_blocks)
+    seconds: float
+
+
+def prepare(model: Recommender, data: InteractionData, train: np.ndarray, l2: float, settings: InfluenceSettings) -> Preparation:
+    """Everything that does not depend on the forget rows: reusable across deletion requests on this model."""
+    start = time.perf_counter()
+    index = TrainingIndex.build(data, train)
+    dtype = model.user_embedding.dtype
+    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
+    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
+    if old_graph is not None and old_graph.coalesce().indices().shape[1] != 2 * int(index.positive_degree[: data.n_users].sum()):
+        raise InvalidParameterError(
+            f"the model's graph has {old_graph.coalesce().indices().shape[1]} non-zeros, but the {train.size} training rows give "
+            f"{2 * int(index.positive_degree[: data.n_users].sum())}: the model is not conditioned on these training rows"
+        )
+    curvature = None
+    if settings.hessian_on == "train" and settings.hessian_layers(model) > 0:
+        rows = rows_tensors(data, train)
+        curvature = RowCurvature.build(
+            model.user_embedding, model.item_embedding, old_graph, model.layers, rows[0], rows[1], int(train.size), l2,
+            labels=rows[2] if settings.solver.curvature == "hessian" else None,
+        )
+    old_graph_rows = to_scipy(old_graph) if old_graph is not None and settings.local_gradient(model) else None
+    blocks = None
+    if settings.uses_node_blocks(model):
+        blocks = NodeBlocks.build(model.user_embedding, model.item_embedding, index.node_start, index.node_others, int(train.size), l2)
+    return Preparation(index, old_graph, old_graph_rows, curvature, blocks, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- the objective on theta_S
+
+
+@dataclass(frozen=True, eq=False)
+class LocalRows:
+    """Rows whose loss is computed through a :class:`LocalPropagation` of their ends."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    labels: torch.Tensor
+    propagation: LocalPropagation
+    nodes: torch.Tensor
+    user_positions: torch.Tensor
+    item_positions: torch.Tensor
+
+    @classmethod
+    def build(
+        cls, rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor], graph: sp.csr_matrix, n_users: int, layers: int, dtype: torch.dtype
+    ) -> LocalRows:
+        users, items, labels = rows
+        user_nodes, item_nodes = users.numpy(), items.numpy() + n_users
+        propagation = LocalPropagation(graph, np.concatenate([user_nodes, item_nodes]), layers, dtype)
+        return cls(
+            users, items, labels, propagation, torch.as_tensor(propagation.nodes),
+            propagation.positions(user_nodes), propagation.positions(item_nodes),
+        )
+
+    def relabelled(self, labels: torch.Tensor) -> LocalRows:
+        return LocalRows(self.users, self.items, labels, self.propagation, self.nodes, self.user_positions, self.item_positions)
+
 
 
 class SubsetObjective:
@@ -136,16 +203,23 @@ class SubsetObjective:
         return users, items
 
     def loss_sum(
-        self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...], graph: torch.Tensor | None, layers: int
+        self, theta: torch.Tensor, rows: Rows, graph: torch.Tensor | None, layers: int
     ) -> torch.Tensor:
         users, items = self.tables(theta)
         return row_losses(users, items, graph, layers, *rows, self.l2).sum()
 
-    def scores(self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...], graph: torch.Tensor | None, layers: int) -> torch.Tensor:
+    def local_loss_sum(self, theta: torch.Tensor, rows: LocalRows) -> torch.Tensor:
+        """``loss_sum`` over the old graph, computed from the rows' neighbourhood only (same value)."""
+        users, items = self.tables(theta)
+        final = rows.propagation(torch.cat([users, items])[rows.nodes])
+        logits = (final[rows.user_positions] * final[rows.item_positions]).sum(-1)
+        return penalised_bce(logits, rows.labels, users[rows.users], items[rows.items], self.l2).sum()
+
+    def scores(self, theta: torch.Tensor, rows: Rows, graph: torch.Tensor | None, layers: int) -> torch.Tensor:
         users, items = self.tables(theta)
         return score_pairs(users, items, graph, layers, rows[0], rows[1])
 
-    def penalty_sum(self, theta: torch.Tensor, rows: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def penalty_sum(self, theta: torch.Tensor, rows: Rows) -> torch.Tensor:
         users, items = self.tables(theta)
         return 0.5 * self.l2 * (users[rows[0]].pow(2).sum() + items[rows[1]].pow(2).sum())
 
@@ -159,7 +233,7 @@ class SubsetObjective:
 def gauss_newton_product(
     objective: SubsetObjective,
     theta0: torch.Tensor,
-    rows: tuple[torch.Tensor, ...],
+    rows: Rows,
     graph: torch.Tensor | None,
     layers: int,
     n: int,
@@ -172,11 +246,25 @@ def gauss_newton_product(
     converges. J v comes from differentiating v -> J'u in u (double reverse
     mode: forward mode has no sparse matmul).
     """
-    scores, pullback = vjp(lambda t: objective.scores(t, rows, graph, layers), theta0)
+
+    def training_scores(theta: torch.Tensor) -> torch.Tensor:
+        return objective.scores(theta, rows, graph, layers)
+
+    def mean_penalty(theta: torch.Tensor) -> torch.Tensor:
+        return objective.penalty_sum(theta, rows) / n
+
+    # torch.func.vjp's annotation also covers has_aux=True (three results): index instead of unpacking.
+    forward = vjp(training_scores, theta0)
+    scores: torch.Tensor = forward[0]
+    pullback: Pullback = forward[1]
     prob = torch.sigmoid(scores.detach())
     weight = prob * (1 - prob) / n
-    _, jacobian_product = vjp(lambda u: pullback(u)[0], torch.zeros_like(scores))
-    _, penalty_hvp = vjp(grad(lambda t: objective.penalty_sum(t, rows) / n), theta0)
+
+    def transposed_product(u: torch.Tensor) -> torch.Tensor:
+        return pullback(u)[0]
+
+    jacobian_product: Pullback = vjp(transposed_product, torch.zeros_like(scores))[1]
+    penalty_hvp: Pullback = vjp(grad(mean_penalty), theta0)[1]
 
     def product(v: torch.Tensor) -> torch.Tensor:
         jv = jacobian_product(v)[0]
@@ -185,120 +273,33 @@ def gauss_newton_product(
     return product
 
 
-# --------------------------------------------------------------------------- solvers
-
-
-@dataclass(frozen=True)
-class SolverConfig:
-    kind: str  # "cg", "adam" or "exact"
-    curvature: str  # "hessian" or "gauss_newton"
-    preconditioner: str  # "block" (per-node Gauss-Newton blocks), "diagonal" or "none"
-    damping: float
-    cg_tol: float
-    cg_max_iter: int
-    adam_lr: float
-    adam_steps: int
-    adam_patience: int
-
-
-def make_preconditioner(
-    product: EmbeddingGaussNewton, solver: SolverConfig
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    if solver.preconditioner == "block":
-        return product.block_preconditioner(solver.damping)
-    if solver.preconditioner == "diagonal":
-        return product.diagonal_preconditioner(solver.damping)
-    return None
-
-
-def conjugate_gradient(
-    apply: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    tol: float,
-    max_iter: int,
-    preconditioner: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, int, bool]:
-    """x with apply(x) ~= b (relative residual ``tol``) by conjugate gradient, truncated at negative curvature.
-
-    The Hessian of an early-stopped BCE recommender is often indefinite; plain
-    CG then diverges. Like Newton-CG (Steihaug), the iteration stops before a
-    search direction p with p'Ap <= 0 and returns the iterate so far, which
-    still decreases the quadratic model. Returns (x, iterations, stopped at
-    negative curvature). SciPy's ``cg`` has no such test, hence this loop.
-    With a ``preconditioner`` (v -> M^-1 v, M positive definite) it is
-    preconditioned CG; the stopping rule stays on the unpreconditioned
-    residual |b - Ax| <= tol |b|.
-    """
-    precondition = preconditioner or (lambda v: v)
-    x = torch.zeros_like(b)
-    residual = b.clone()
-    threshold = tol * float(b.norm())
-    if threshold == 0.0:
-        return x, 0, False
-    z = precondition(residual)
-    direction = z.clone()
-    rz = residual.dot(z)
-    for iteration in range(1, max_iter + 1):
-        product = apply(direction)
-        curvature = direction.dot(product)
-        if curvature <= 0:
-            return x, iteration - 1, True
-        step = rz / curvature
-        x = x + step * direction
-        residual = residual - step * product
-        if float(residual.norm()) <= threshold:
-            return x, iteration, False
-        z = precondition(residual)
-        new_rz = residual.dot(z)
-        direction = z + (new_rz / rz) * direction
-        rz = new_rz
-    return x, max_iter, False
-
-
-def solve_adam(
-    hvp: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    config: SolverConfig,
-    validation_auc: Callable[[torch.Tensor], float],
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """IFRU's solver: Adam on q(x) = 0.5 x'Hx - b'x (gradient Hx - b), x being the update itself.
-
-    IFRU optimises p = n x with gradient Hp - n b and learning rate
-    ``if_lr``; Adam is invariant to the gradient's scale, so this is the
-    same trajectory with ``adam_lr = if_lr / n`` -- a step size on the
-    parameters' own scale, which transfers across dataset sizes. After every
-    step the update is scored on validation AUC; the best one (possibly no
-    update at all) is returned, stopping after ``adam_patience`` steps
-    without improvement. Starts from x = 0 (IFRU's ``if_init_std`` 0).
-    """
-    x = torch.zeros_like(b, requires_grad=True)
-    optimizer = torch.optim.Adam([x], lr=config.adam_lr)
-    best_auc, best_step, best = validation_auc(torch.zeros_like(b)), 0, torch.zeros_like(b)
-    stale, steps = 0, 0
-    for step in range(1, config.adam_steps + 1):
-        with torch.no_grad():
-            x.grad = hvp(x.detach()) - b
-        optimizer.step()
-        steps = step
-        auc = validation_auc(x.detach())
-        if auc > best_auc:
-            best_auc, best_step, best, stale = auc, step, x.detach().clone(), 0
-        else:
-            stale += 1
-            if stale >= config.adam_patience:
-                break
-    return best, {"solver_iterations": steps, "adam_best_step": best_step, "adam_best_validation_auc": best_auc}
-
-
 # --------------------------------------------------------------------------- the operator
+
+
+def validation_scorer(
+    objective: SubsetObjective, data: InteractionData, validation: np.ndarray, graph: torch.Tensor | None, layers: int
+) -> Callable[[torch.Tensor], float]:
+    """update -> validation AUC of theta0 + update over the retained graph (IFRU's early-stopping score)."""
+    users, items, labels = rows_tensors(data, validation)
+    if labels.unique().numel() < 2:
+        raise InvalidParameterError("solver='adam' early-stops on validation AUC and needs both labels in validation")
+    truth = labels.numpy()
+
+    def score(update: torch.Tensor) -> float:
+        with torch.no_grad():
+            user_table, item_table = objective.tables(objective.theta0 + update)
+            logits = score_pairs(user_table, item_table, graph, layers, users, items)
+        return float(roc_auc_score(truth, logits.numpy()))
+
+    return score
 
 
 def _newton_refinement(
     objective: SubsetObjective,
     theta0: torch.Tensor,
     theta: torch.Tensor,
-    train_rows: tuple[torch.Tensor, ...],
-    retain_rows: tuple[torch.Tensor, ...],
+    train_rows: Rows,
+    retain_rows: Rows,
     old_graph: torch.Tensor | None,
     new_graph: torch.Tensor | None,
     layers: int,
@@ -324,20 +325,40 @@ def _newton_refinement(
         residual = grad(lambda t: objective.loss_sum(t, retain_rows, new_graph, layers) / n)(theta).detach() - anchor
         residual = residual * constrained
         users, items = objective.tables(theta)
-        product = EmbeddingGaussNewton(
+        product = EmbeddingGaussNewton.build(
             users, items, hessian_graph, hessian_layers, retain_rows[0], retain_rows[1], n, l2, nodes,
             labels=retain_rows[2] if solver.curvature == "hessian" else None,
         )
-        preconditioner = make_preconditioner(product, solver)
-        step, iterations, negative = conjugate_gradient(
-            lambda v, product=product: product(v) + solver.damping * v,
-            -residual, solver.cg_tol, solver.cg_max_iter, preconditioner,
+        result = conjugate_gradient(
+            DampedOperator(product, solver.damping), -residual,
+            tol=solver.cg.tol, max_iter=solver.cg.max_iter, preconditioner=make_preconditioner(product, solver),
         )
-        if not torch.isfinite(step).all():
+        if not torch.isfinite(result.x).all():
             raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
-        theta = theta + step * constrained
-        log.append({"residual_norm": float(residual.norm()), "cg_iterations": iterations, "negative_curvature": negative})
+        theta = theta + result.x * constrained
+        log.append({"residual_norm": float(residual.norm()), "cg_iterations": result.iterations, "negative_curvature": result.truncated})
     return theta, log
+
+
+def replacement_labels(data: InteractionData, retain_rows: np.ndarray, forget: np.ndarray) -> torch.Tensor:
+    """Each forget row's user mean retained label, or its item's when the user has no retained row (SCIF).
+
+    Raises when neither the user nor the item of a forget row keeps a row.
+    """
+    sums = np.bincount(data.user[retain_rows], weights=data.label[retain_rows], minlength=data.n_users)
+    counts = np.bincount(data.user[retain_rows], minlength=data.n_users)
+    item_sums = np.bincount(data.item[retain_rows], weights=data.label[retain_rows], minlength=data.n_items)
+    item_counts = np.bincount(data.item[retain_rows], minlength=data.n_items)
+    users, items = data.user[forget], data.item[forget]
+    missing = (counts[users] == 0) & (item_counts[items] == 0)
+    if missing.any():
+        raise InvalidParameterError(
+            f"replace_labels='user_mean' needs a retained row of the user or the item of every forget row; "
+            f"{int(missing.sum())} forget rows have neither"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        labels = np.where(counts[users] > 0, sums[users] / counts[users], item_sums[items] / item_counts[items])
+    return torch.as_tensor(labels)
 
 
 def influence_update(
@@ -348,16 +369,14 @@ def influence_update(
     validation: np.ndarray,
     *,
     l2: float,
-    k_hops: int,
-    keep_quantile: float | None,
-    spillover: bool,
-    degree_change_ratio: float,
-    faithful: bool,
-    hessian_on: str,
-    solver: SolverConfig,
-    newton_steps: int = 1,
+    settings: InfluenceSettings,
+    preparation: Preparation,
+    initial_rows: Callable[[int], torch.Tensor],
 ) -> dict[str, Any]:
     """Apply the influence step to ``model`` in place; it ends conditioned on the retained graph.
+
+    ``preparation`` comes from :func:`prepare` on the same model and rows.
+    ``initial_rows(k)`` draws k fresh embedding rows (``orphans="reinit"``).
 
     ``newton_steps`` > 1 (CG only) continues with Newton steps on the removal
     equation F(theta) = (1/n) sum_{D minus D_u} grad l(theta; G') - r_0 = 0,
@@ -369,36 +388,42 @@ def influence_update(
     the linearisation error of the single step.
     """
     start = time.perf_counter()
-    retain = np.setdiff1d(train, forget)
+    index, old_graph = preparation.index, preparation.old_graph
+    solver = settings.solver
     n = int(train.size)
     dtype = model.user_embedding.dtype
-    # The model's own graph is the old graph G_D (it was trained on ``train``); no need to rebuild it.
-    old_graph = (model.graph if model.graph is not None else graph_of(data, train, dtype)) if model.layers > 0 else None
-    new_graph = graph_of(data, retain, dtype) if model.layers > 0 else None
-    selection = importance_selection(data, train, forget, k_hops, keep_quantile)
+    hessian_layers = settings.hessian_layers(model)
+    needs_retain = settings.hessian_on == "retain" or settings.newton_steps > 1 or settings.replace_labels != "none"
+    retain = np.setdiff1d(train, forget) if needs_retain else None
+    # G' = G without the lost edges, renormalised: a pass over G's non-zeros rather than a rebuild from the rows.
+    new_graph = without_edges(old_graph, *index.lost_edges(forget), model.n_users) if old_graph is not None else None
+    selection = index.importance_selection(forget, settings.k_hops, settings.keep_quantile)
     changed = (
-        spillover_rows(data, train, forget, degree_change_ratio)
-        if spillover and model.layers > 0
+        index.spillover_rows(forget, settings.degree_change_ratio)
+        if settings.spillover and model.layers > 0
         else np.zeros(0, dtype=np.int64)
     )
     objective = SubsetObjective(model, selection, l2)
-    train_rows = rows_tensors(data, train)
+    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
     forget_rows = rows_tensors(data, forget)
     changed_rows = rows_tensors(data, changed)
-    # IFRU's Hessian is over all training rows and the old graph; "retain" makes the
-    # step one exact Newton step on the retrained objective (rows D minus D_u, new graph).
-    hessian_rows, hessian_graph = (train_rows, old_graph) if hessian_on == "train" else (rows_tensors(data, retain), new_graph)
-    n_hessian = n if hessian_on == "train" else int(retain.size)
-    # IFRU's faithful mode builds the Hessian on ego embeddings (no propagation).
-    hessian_layers = 0 if faithful else model.layers
-    if faithful:
-        hessian_graph = None
+    replaced = None
+    if settings.replace_labels == "user_mean":
+        assert retain is not None  # needs_retain covers it
+        replaced = (forget_rows[0], forget_rows[1], replacement_labels(data, retain, forget))
+    local = None
+    if preparation.old_graph_rows is not None:
+        local = LocalRows.build(forget_rows, preparation.old_graph_rows, model.n_users, model.layers, dtype)
 
-    def mean_loss(theta: torch.Tensor) -> torch.Tensor:
-        return objective.loss_sum(theta, hessian_rows, hessian_graph, hessian_layers) / n_hessian
+    def forget_loss(theta: torch.Tensor, rows: Rows) -> torch.Tensor:
+        if local is None:
+            return objective.loss_sum(theta, rows, old_graph, model.layers)
+        return objective.local_loss_sum(theta, local.relabelled(rows[2]))
 
     def removal_loss(theta: torch.Tensor) -> torch.Tensor:
-        total = objective.loss_sum(theta, forget_rows, old_graph, model.layers)
+        total = forget_loss(theta, forget_rows)
+        if replaced is not None:  # the rows stay, with neutral labels (their L2 terms cancel)
+            total = total - forget_loss(theta, replaced)
         if changed.size:
             total = total + objective.loss_sum(theta, changed_rows, old_graph, model.layers)
             total = total - objective.loss_sum(theta, changed_rows, new_graph, model.layers)
@@ -406,66 +431,39 @@ def influence_update(
 
     theta0 = objective.theta0
     g_sum = grad(removal_loss)(theta0).detach()
-    # Closed forms (curvature.py): no autograd graph, a few sparse products per call. With the
-    # rows' labels it is the exact Hessian; without, the Gauss-Newton matrix.
-    nodes = torch.cat([objective.user_index, objective.item_index + model.n_users])
-    curvature_product = EmbeddingGaussNewton(
-        objective.users, objective.items, hessian_graph, hessian_layers, hessian_rows[0], hessian_rows[1],
-        n_hessian, l2, nodes, labels=hessian_rows[2] if solver.curvature == "hessian" else None,
-    )
-
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        return curvature_product(v).detach() + solver.damping * v
-
-    setup_seconds = time.perf_counter() - start
+    curvature_product = hessian_curvature(model, data, train, forget, retain, new_graph, l2, settings, preparation, nodes)
+    n_hessian = n if settings.hessian_on == "train" else int(n - forget.size)
     b = g_sum / n_hessian
-    details: dict[str, Any] = {}
-    if solver.kind == "cg":
-        preconditioner = make_preconditioner(curvature_product, solver)
-        delta, iterations, negative = conjugate_gradient(hvp, b, solver.cg_tol, solver.cg_max_iter, preconditioner)
-        details["solver_iterations"] = iterations
-        details["negative_curvature"] = negative
-    elif solver.kind == "exact":
-        if theta0.numel() > EXACT_SOLVER_MAX_PARAMETERS:
-            raise InvalidParameterError(
-                f"solver='exact' builds the full Hessian and allows at most {EXACT_SOLVER_MAX_PARAMETERS} "
-                f"parameters; this request selects {theta0.numel()} (use solver='cg')"
-            )
-        # Column by column from the same (damped) product: forward-mode AD, which
-        # torch.func.hessian uses, has no sparse matmul.
-        matrix = torch.stack([hvp(column) for column in torch.eye(theta0.numel(), dtype=b.dtype)], dim=1)
-        # Pseudo-inverse: MF's loss is invariant under rotations of the embeddings, so
-        # the undamped Hessian is singular; b has no component along those directions.
-        matrix = matrix.double()
-        delta = (torch.linalg.pinv(0.5 * (matrix + matrix.T), hermitian=True, rtol=1e-6) @ b.double()).to(b.dtype)
-        details["solver_iterations"] = 1
-    else:
-        model.graph = new_graph
-        val_users, val_items, val_labels = rows_tensors(data, validation)
-        if val_labels.unique().numel() < 2:
-            raise InvalidParameterError("solver='adam' early-stops on validation AUC and needs both labels in validation")
-
-        def validation_auc(update: torch.Tensor) -> float:
-            with torch.no_grad():
-                users, items = objective.tables(theta0 + update)
-                logits = score_pairs(users, items, new_graph, model.layers, val_users, val_items)
-            return float(roc_auc_score(val_labels.numpy(), logits.numpy()))
-
-        delta, details = solve_adam(hvp, b, solver, validation_auc)
-    with torch.no_grad():
-        applied = hvp(delta)
-    b_norm = float(b.norm())
-    residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
+    solve_start = time.perf_counter()
+    validation_auc = (
+        validation_scorer(objective, data, validation, new_graph, model.layers) if solver.kind == "adam" else None
+    )
+    delta, details = solve(curvature_product, b, solver, validation_auc)
+    solve_seconds = time.perf_counter() - solve_start
+    residual = details.pop("relative_residual", None)
+    if residual is None:  # Adam and the explicit solve do not track it: one more product
+        b_norm = float(b.norm())
+        applied = DampedOperator(curvature_product, solver.damping)(delta)
+        residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
         raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
     theta = theta0 + delta
-    if newton_steps > 1:
+    if settings.newton_steps > 1:
+        assert retain is not None  # needs_retain covers it
         theta, details["newton"] = _newton_refinement(
-            objective, theta0, theta, train_rows, rows_tensors(data, retain), old_graph, new_graph, model.layers,
-            hessian_layers, n, l2, nodes, solver, newton_steps - 1,
+            objective, theta0, theta, rows_tensors(data, train), rows_tensors(data, retain), old_graph, new_graph,
+            model.layers, hessian_layers, n, l2, nodes, solver, settings.newton_steps - 1,
         )
         delta = theta - theta0
     objective.write(model, theta)
+    orphans = index.orphans(forget) if settings.orphans == "reinit" else np.zeros(0, dtype=np.int64)
+    if orphans.size:
+        # Retraining never updates a node without rows: it keeps its initialisation, so draw a fresh one.
+        with torch.no_grad():
+            fresh = initial_rows(int(orphans.size)).to(dtype)
+            users, items = orphans[orphans < model.n_users], orphans[orphans >= model.n_users] - model.n_users
+            model.user_embedding[torch.as_tensor(users)] = fresh[: users.size]
+            model.item_embedding[torch.as_tensor(items)] = fresh[users.size :]
     model.graph = new_graph
     n_total = (model.n_users + model.n_items) * objective.dim
     return {
@@ -478,8 +476,59 @@ def influence_update(
         "n_spillover_rows": int(changed.size),
         "n_users_updated": int(selection.users.size),
         "n_items_updated": int(selection.items.size),
+        "n_orphans_reinitialised": int(orphans.size),
+        "n_curvature_rows": curvature_product.n_rows,
         "n_parameters_kept": int(theta0.numel()),
         "n_parameters_pruned": int(n_total - theta0.numel()),
-        "setup_seconds": setup_seconds,
-        "solve_seconds": time.perf_counter() - start - setup_seconds,
+        "setup_seconds": preparation.seconds,
+        "solve_seconds": solve_seconds,
+        "request_seconds": time.perf_counter() - start,
     }
+
+
+def hessian_curvature(
+    model: Recommender,
+    data: InteractionData,
+    train: np.ndarray,
+    forget: np.ndarray,
+    retain: np.ndarray | None,
+    new_graph: torch.Tensor | None,
+    l2: float,
+    settings: InfluenceSettings,
+    preparation: Preparation,
+    nodes: torch.Tensor,
+) -> CurvatureProduct:
+    """The curvature product of H on ``nodes``: from the prepared state, or built for this request (locally when possible)."""
+    if preparation.curvature is not None:
+        return EmbeddingGaussNewton(preparation.curvature, nodes)
+    hessian_layers = settings.hessian_layers(model)
+    on_train = settings.hessian_on == "train"
+    n_hessian = int(train.size) if on_train else int(train.size - forget.size)
+    labelled = settings.solver.curvature == "hessian"
+    if preparation.blocks is not None:
+        # Diagonal blocks from the set-up; only the rows between two selected nodes are read here.
+        index = preparation.index
+        selected = np.zeros(data.n_users + data.n_items, dtype=bool)
+        selected[nodes.numpy()] = True
+        near = index.rows_touching(nodes.numpy()[nodes.numpy() < data.n_users])
+        between = near[selected[data.item[near] + data.n_users]]
+        users, items, labels = rows_tensors(data, between)
+        rows = RowCurvature.build(
+            model.user_embedding, model.item_embedding, None, 0, users, items, n_hessian, l2, labels=labels if labelled else None
+        )
+        return BlockCurvature(preparation.blocks, rows, nodes)
+    if hessian_layers == 0:
+        # Only rows at a selected node have a non-zero Jacobian: the rest adds nothing to H on theta_S.
+        local = preparation.index.rows_touching(nodes.numpy())
+        if not on_train:
+            local = np.setdiff1d(local, forget)
+        graph = None
+    else:
+        assert retain is not None and not on_train  # a "train" Hessian with propagation is prepared
+        local, graph = retain, new_graph
+    users, items, labels = rows_tensors(data, local)
+    curvature = RowCurvature.build(
+        model.user_embedding, model.item_embedding, graph, hessian_layers, users, items, n_hessian, l2,
+        labels=labels if labelled else None,
+    )
+    return EmbeddingGaussNewton(curvature, nodes)

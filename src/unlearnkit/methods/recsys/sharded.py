@@ -21,6 +21,7 @@ from unlearnkit.methods.recsys.task import (
     RecommendationTask,
     fit_fresh,
 )
+from unlearnkit.models.recsys.embedding import Recommender
 from unlearnkit.models.recsys.sharded import AttentionAggregator, ShardedRecommender
 from unlearnkit.params import Interval
 from unlearnkit.training.recsys import rows_tensors
@@ -38,7 +39,7 @@ def require_sharded(model: nn.Module, task: RecommendationTask, aggregation: str
     return model
 
 
-def fit_shards(task: RecommendationTask, shards: list[np.ndarray], label: str) -> list[nn.Module]:
+def fit_shards(task: RecommendationTask, shards: list[np.ndarray], label: str) -> list[Recommender]:
     return [fit_fresh(task, rows, f"{label} shard {k}")[0] for k, rows in enumerate(shards)]
 
 
@@ -89,8 +90,8 @@ class ShardedMethod(RecommendationMethod):
             members.append(member)
         aggregator = None
         if any(name.startswith("aggregator.") for name in state):
-            dim = members[0].user_embedding.shape[1]
-            attention_dim = state["aggregator.attention.user.weight"].shape[0]
+            dim = int(members[0].user_embedding.shape[1])
+            attention_dim = int(state["aggregator.attention.user.weight"].shape[0])
             aggregator = AttentionAggregator(len(members), dim, attention_dim)
         model = ShardedRecommender(members, shard_rows, aggregator)
         model.load_state_dict(state)
@@ -117,7 +118,9 @@ class Sisa(ShardedMethod):
         shards = np.array_split(train[order], self.n_shards)
         return ShardedRecommender(fit_shards(task, shards, "SISA"), shards, None)
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         ensemble = require_sharded(model, task, "average", "Sisa")
         return ensemble, retrain_affected(ensemble, task, "SISA")
 
@@ -173,7 +176,7 @@ class RecEraser(ShardedMethod):
         )
         shards = [train[assign == k] for k in range(self.n_shards)]
         members = fit_shards(task, shards, "RecEraser")
-        ensemble = ShardedRecommender(members, shards, self._new_aggregator(len(shards), members[0].user_embedding.shape[1], task))
+        ensemble = ShardedRecommender(members, shards, self._new_aggregator(len(shards), int(members[0].user_embedding.shape[1]), task))
         self._fit_aggregator(ensemble, task, train)
         return ensemble
 
@@ -188,6 +191,8 @@ class RecEraser(ShardedMethod):
             user_stack, item_stack = ensemble.member_embeddings()
         users, items, labels = rows_tensors(task.data, rows)
         aggregator = ensemble.aggregator
+        if aggregator is None:
+            raise ValueError("RecEraser trains the aggregator of an attention ensemble; this ensemble averages its members")
         optimizer = torch.optim.Adam(aggregator.parameters(), lr=self.aggregator_lr)
         batch_size = task.train_spec.batch_size
         aggregator.train()
@@ -203,10 +208,11 @@ class RecEraser(ShardedMethod):
                 optimizer.step()
         aggregator.eval()
 
-    def _unlearn(self, model: nn.Module, task: RecommendationTask) -> tuple[nn.Module, dict[str, Any]]:
+    def _unlearn(
+        self, model: nn.Module, task: RecommendationTask  # type: ignore[override]  # unlearn() admits only task_kinds' tasks
+    ) -> tuple[nn.Module, dict[str, Any]]:
         ensemble = require_sharded(model, task, "attention", "RecEraser")
         diagnostics = retrain_affected(ensemble, task, "RecEraser")
-        dim = ensemble.members[0].user_embedding.shape[1]
-        ensemble.aggregator = self._new_aggregator(len(ensemble.members), dim, task)
+        ensemble.aggregator = self._new_aggregator(len(ensemble.members), ensemble.dim, task)
         self._fit_aggregator(ensemble, task, task.retain)
         return ensemble, {**diagnostics, "aggregator_retrained": True}

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from unlearnkit.data.recsys.interactions import InteractionData
 from unlearnkit.data.splits import Split

@@ -9,7 +9,7 @@ propagated embeddings; the loss is BCE-with-logits on explicit 0/1 labels.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -56,10 +56,38 @@ def row_losses(
     too, and influence functions stay exact up to the Newton approximation.
     """
     logits = score_pairs(user_table, item_table, graph, layers, users, items)
+    return penalised_bce(logits, labels, user_table[users], item_table[items], l2)
+
+
+def penalised_bce(
+    logits: torch.Tensor, labels: torch.Tensor, user_rows: torch.Tensor, item_rows: torch.Tensor, l2: float
+) -> torch.Tensor:
+    """BCE-with-logits per row plus l2/2 (|user row|^2 + |item row|^2) of the rows' ego embeddings."""
     loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
     if l2 > 0:
-        loss = loss + 0.5 * l2 * (user_table[users].pow(2).sum(-1) + item_table[items].pow(2).sum(-1))
+        loss = loss + 0.5 * l2 * (user_rows.pow(2).sum(-1) + item_rows.pow(2).sum(-1))
     return loss
+
+
+@runtime_checkable
+class PairScorer(Protocol):
+    """What row-wise evaluation reads of a recommender (single models and sharded ensembles alike)."""
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class EmbeddingScorer(Protocol):
+    """What full-ranking evaluation reads of a recommender: its final user and item embeddings."""
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def as_pair_scorer(model: nn.Module) -> PairScorer:
+    """``model`` seen as a :class:`PairScorer`; a clear error for a module that is not a recommender."""
+    if not isinstance(model, PairScorer):
+        raise TypeError(f"{type(model).__name__} is not a recommender: it has no score(users, items) method")
+    return model
 
 
 class Recommender(nn.Module):
@@ -93,7 +121,8 @@ class Recommender(nn.Module):
         return score_pairs(self.user_embedding, self.item_embedding, self.graph, self.layers, users, items)
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self(users, items)
+        scores: torch.Tensor = self(users, items)
+        return scores
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Propagated user and item embeddings over the model's own graph."""
@@ -114,6 +143,8 @@ def all_scores(model: nn.Module, users: torch.Tensor) -> torch.Tensor:
         members = getattr(model, "members", None)
         if members is not None and getattr(model, "aggregator", None) is None:
             return torch.stack([all_scores(member, users) for member in members]).mean(0)
+        if not isinstance(model, EmbeddingScorer):
+            raise TypeError(f"{type(model).__name__} has no final_embeddings(): all_scores cannot rank every item with it")
         user_emb, item_emb = model.final_embeddings()
         return user_emb[users] @ item_emb.T
     finally:
@@ -136,6 +167,10 @@ class RecommenderBuilder(Configurable, ABC):
 
     dim: int
     init_std: float
+
+    def initial_rows(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` fresh embedding rows drawn as :meth:`build` draws them (N(0, init_std^2))."""
+        return torch.empty(count, self.dim).normal_(0.0, self.init_std, generator=generator)
 
     def build(self, meta: InteractionMeta, generator: torch.Generator) -> Recommender:
         self.validate_params()

@@ -44,18 +44,26 @@ class AttentionAggregator(nn.Module):
                 eye = torch.eye(dim).expand_as(self.transform[side])
                 self.transform[side].copy_(eye + 0.01 * torch.randn(self.transform[side].shape, generator=generator))
                 self.transform_bias[side].zero_()
-                layer = self.attention[side]
+                layer = self.attention_layer(side)
                 nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
                 bound = 1.0 / math.sqrt(layer.weight.shape[1])
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
                 nn.init.normal_(self.query[side], 0.0, 0.1, generator=generator)
 
+    def attention_layer(self, side: str) -> nn.Linear:
+        """The attention projection of ``side`` (typed: nn.ModuleDict yields plain modules)."""
+        layer = self.attention[side]
+        if not isinstance(layer, nn.Linear):
+            raise TypeError(f"the {side} attention layer is a {type(layer).__name__}, not nn.Linear")
+        return layer
+
     def combine(self, side: str, stack: torch.Tensor) -> torch.Tensor:
         """(K, N, d) member embeddings -> (N, d) aggregated embeddings."""
         transformed = torch.einsum("knd,ked->kne", stack, self.transform[side]) + self.transform_bias[side][:, None, :]
-        logits = torch.tanh(self.attention[side](transformed)) @ self.query[side]  # (K, N)
+        logits = torch.tanh(self.attention_layer(side)(transformed)) @ self.query[side]  # (K, N)
         weights = torch.softmax(logits, dim=0)
-        return (weights[..., None] * transformed).sum(0)
+        combined: torch.Tensor = (weights[..., None] * transformed).sum(0)
+        return combined
 
 
 class ShardedRecommender(nn.Module):
@@ -75,17 +83,29 @@ class ShardedRecommender(nn.Module):
     def aggregation(self) -> str:
         return "average" if self.aggregator is None else "attention"
 
+    def member(self, k: int) -> Recommender:
+        """Member ``k`` (typed: nn.ModuleList yields plain modules)."""
+        member = self.members[k]
+        if not isinstance(member, Recommender):
+            raise TypeError(f"member {k} is a {type(member).__name__}, not a Recommender")
+        return member
+
     @property
     def n_users(self) -> int:
-        return self.members[0].n_users
+        return self.member(0).n_users
 
     @property
     def n_items(self) -> int:
-        return self.members[0].n_items
+        return self.member(0).n_items
+
+    @property
+    def dim(self) -> int:
+        """The members' embedding width."""
+        return int(self.member(0).user_embedding.shape[1])
 
     def member_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(K, n_users, d) and (K, n_items, d): every member's propagated embeddings."""
-        pairs = [member.final_embeddings() for member in self.members]
+        pairs = [self.member(k).final_embeddings() for k in range(len(self.members))]
         return torch.stack([u for u, _ in pairs]), torch.stack([i for _, i in pairs])
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,4 +122,5 @@ class ShardedRecommender(nn.Module):
         return (user_emb[users] * item_emb[items]).sum(-1)
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self(users, items)
+        scores: torch.Tensor = self(users, items)
+        return scores
