@@ -1,10 +1,10 @@
-"""Noise floor of the population metrics at N = 4 per side, from the stored outputs of population_mnist5k.
+"""Noise floor of the population metrics at N = 4 per side, from an experiment's stored outputs (8 seeds).
 
 The references of seeds 0-3 against the references of seeds 4-7 (two samples of
 one population: what a perfect untraining method would score at this N), next to
 each method's seeds 0-3 against the same references 4-7. Reads the store only.
 
-Usage: python benchmarks/population_noise_floor.py STORE.sqlite
+Usage: python benchmarks/population_noise_floor.py STORE.sqlite [EXPERIMENT]   (default: population_mnist5k)
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import sys
 
 import numpy as np
 
-from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.metrics import (
     forgetting_quality,
     klom,
@@ -25,11 +23,12 @@ from unlearnkit.metrics import (
 from unlearnkit.store import SQLiteStore
 
 
-def main(path: str) -> None:
+def main(path: str, experiment: str) -> None:
     store = SQLiteStore(path)
-    (config,) = load_config("benchmarks/population_mnist5k.toml")
-    resolved = ResolvedExperiment.build(config)
-    references = [store.reference_outputs(resolved.reference_key(seed))["forget"] for seed in config.seeds]
+    runs = sorted((r for r in store.current_runs() if r.experiment == experiment), key=lambda r: r.seed)
+    reference_keys = {r.seed: r.reference_key for r in runs}
+    seeds = sorted(reference_keys)
+    references = [store.reference_outputs(reference_keys[seed])["forget"] for seed in seeds]
     labels = references[0][1]
 
     def stack(outputs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -46,11 +45,13 @@ def main(path: str) -> None:
     print("| seeds 0-3 vs references of seeds 4-7 | F | KLoM p95 | KLoM p50 | U-MIA |")
     print("|---|---|---|---|---|")
     row("references (noise floor)", stack(references[:4]), stack(references[4:]))
-    for label, method in resolved.methods:
-        if label != "retrain":  # under untraining its models are the references
-            outputs = [store.outputs(resolved.run_key(label, method, seed))["forget"] for seed in config.seeds[:4]]
+    labels_in_order = [label for _, label in sorted({(r.method_position, r.label) for r in runs})]
+    for label in labels_in_order:
+        method_runs = {r.seed: r for r in runs if r.label == label}
+        if method_runs[seeds[0]].role != "retrain":  # under untraining its models are the references
+            outputs = [store.outputs(method_runs[seed].run_key)["forget"] for seed in seeds[:4]]
             row(label, stack(outputs), stack(references[4:]))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "population_mnist5k")

@@ -13,12 +13,11 @@ import sys
 import numpy as np
 
 from unlearnkit.metrics.functional import avg_gap
-from unlearnkit.report.tables import role
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
 def main(store: str, experiment: str) -> None:
-    runs = [r for r in SQLiteStore(store).runs() if r.experiment == experiment and role(r.method) == "retrain"]
+    runs = [r for r in SQLiteStore(store).runs() if r.experiment == experiment and r.role == "retrain"]
     if len(runs) < 2:
         sys.exit(f"{experiment}: need at least 2 retrain seeds, found {len(runs)}")
     gaps = [avg_gap(a.metrics, b.metrics) for a, b in itertools.combinations(runs, 2)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 
 def blocks(text: str) -> tuple[str, list[str]]:
@@ -23,8 +24,8 @@ def key(block: str) -> str:
 
 
 def main(config_path: str, recipes_path: str) -> None:
-    head, config_blocks = blocks(open(config_path, encoding="utf-8").read())
-    _, recipe_blocks = blocks(open(recipes_path, encoding="utf-8").read())
+    head, config_blocks = blocks(Path(config_path).read_text(encoding="utf-8"))
+    _, recipe_blocks = blocks(Path(recipes_path).read_text(encoding="utf-8"))
     recipes = {key(b): b.rstrip() + "\n" for b in recipe_blocks}
     out = [recipes.get(key(b), b.rstrip() + "\n") for b in config_blocks]
     with open(config_path, "w", encoding="utf-8") as handle:

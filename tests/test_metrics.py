@@ -39,7 +39,9 @@ def _outputs(forget_right: int) -> ModelOutputs:
 @pytest.fixture
 def ctx() -> EvalContext:
     """A model that memorised its forget set, against a reference that knows 4 of its 10 samples."""
-    return EvalContext(_outputs(forget_right=10), seconds=2.0, reference=_outputs(forget_right=4), reference_seconds=50.0)
+    return EvalContext(
+        _outputs(forget_right=10), seconds=2.0, reference=_outputs(forget_right=4), reference_seconds=50.0, peak_memory_mib=3.5
+    )
 
 
 # Hand-computed: retain all right and confident; forget all right (loss ~0)
@@ -65,8 +67,16 @@ GOLDEN = {
     "tow_mia": (1 - 0.6) * 1.0 * 1.0,
     "wall_time": 2.0,
     "speedup": 25.0,
+    "peak_memory": 3.5,
     # all forget losses ~3e-4 vs the reference's 4 x ~3e-4 and 6 x ~8: ECDFs differ by 0.6
     "forget_loss_ks": 0.6,
+    # per-target figures: every forget row right with margin 8; test rows with margin 1 (losses ln(1 + e^-1), ln(1 + e))
+    "target_loss": math.log1p(math.exp(-8.0)),
+    "target_confidence": 1.0 / (1.0 + math.exp(-8.0)),
+    "target_margin": 8.0,
+    "target_mia": 1.0,  # every target's loss is below every test loss
+    "retain_loss": math.log1p(math.exp(-8.0)),
+    "test_loss": 0.5 * (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(1.0))),
 }
 # Metrics of the model's features get golden values on constructed models in
 # tests/test_collapse_metrics.py.
@@ -78,7 +88,9 @@ OUTPUT_ONLY = [name for name in CLASSIFICATION if not METRICS[name].needs_model]
 def test_every_metric_has_a_golden_value() -> None:
     missing = sorted(set(OUTPUT_ONLY) - set(GOLDEN))
     assert not missing, f"add golden values for {missing}"
-    assert {n for n in CLASSIFICATION if METRICS[n].needs_model} == {"linear_probe_acc", "feature_separability"}
+    assert {n for n in CLASSIFICATION if METRICS[n].needs_model} == {
+        "linear_probe_acc", "feature_separability", "reconstruction_ssim", "reconstruction_ssim_baseline"
+    }
 
 
 @pytest.mark.parametrize("name", OUTPUT_ONLY)

@@ -163,7 +163,7 @@ def brute_force_epsilon(u: np.ndarray, r: np.ndarray) -> float:
         left = np.linspace(right - width - 2.0, right - width + 2.0, 400)[:, None]
         inside_peaky = ((left <= peaky) & (peaky <= right)).sum(1)
         inside_other = ((left <= other) & (other <= right)).sum(1)
-        rates += list(zip(n - inside_peaky, inside_other))
+        rates += list(zip(n - inside_peaky, inside_other, strict=True))
     grid = torch.linspace(torch.tensor(min(u.min(), r.min())), torch.tensor(max(u.max(), r.max())),
                           int(np.ceil((max(u.max(), r.max()) - min(u.min(), r.min())) * 100))).double().numpy()
     for t in grid:
@@ -176,7 +176,7 @@ def brute_force_epsilon(u: np.ndarray, r: np.ndarray) -> float:
 def test_matches_a_brute_force_evaluation_of_every_rule() -> None:
     rng = np.random.default_rng(2)
     u = rng.normal(size=(6, 5)) * [0.3, 1.0, 2.0, 0.5, 1.0]
-    r = rng.normal(size=(6, 5)) + [0.0, 0.3, 0.6, 1.0, 4.0]
+    r = rng.normal(size=(6, 5)) + np.array([0.0, 0.3, 0.6, 1.0, 4.0])
     r[:, 1] = np.round(r[:, 1], 1)  # ties and values on grid points
     u[:, 1] = np.round(u[:, 1], 1)
     expected = [brute_force_epsilon(u[:, s], r[:, s]) for s in range(5)]

@@ -10,18 +10,11 @@ import pytest
 import torch
 
 from unlearnkit.cli.main import main
-from unlearnkit.data.recsys import (
-    FlipLabels,
-    InteractionSplitSpec,
-    SyntheticInteractions,
-)
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.recsys_runner import RecModelCache
-from unlearnkit.methods.recsys import RecommendationTask, RetrainRec
-from unlearnkit.models.recsys import MatrixFactorisation
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.methods.recsys import RetrainRec
 from unlearnkit.progress import SilentProgress
 from unlearnkit.store import SQLiteStore
-from unlearnkit.training.recsys import RecTrainSpec
 
 HEAD = """
 [[experiment]]
@@ -60,7 +53,7 @@ def test_run_cache_rerun_and_report(tmp_path, capsys) -> None:
     store_path = str(tmp_path / "store.sqlite")
     config = write(tmp_path, HEAD + METHODS)
     assert main(["run", config, "--store", store_path, "--quiet"]) == 0
-    assert "3 run(s) executed, 0 already" in capsys.readouterr().out
+    assert "3 run(s) executed, 0 already" in capsys.readouterr().err
     store = SQLiteStore(store_path)
     runs = {r.label: r for r in store.runs()}
     assert set(runs) == {"retrain_rec", "ifru", "sisa"}
@@ -77,9 +70,9 @@ def test_run_cache_rerun_and_report(tmp_path, capsys) -> None:
 
     # same config: nothing runs; one more method: only it runs, originals and reference come from the cache
     assert main(["run", config, "--store", store_path, "--quiet"]) == 0
-    assert "0 run(s) executed, 3 already" in capsys.readouterr().out
+    assert "0 run(s) executed, 3 already" in capsys.readouterr().err
     assert main(["run", write(tmp_path, HEAD + METHODS + EXTRA), "--store", store_path, "--quiet"]) == 0
-    assert "1 run(s) executed, 3 already" in capsys.readouterr().out
+    assert "1 run(s) executed, 3 already" in capsys.readouterr().err
     assert store.model_count() == 3
 
     assert main(["report", "--store", store_path, "--format", "json"]) == 0
@@ -92,16 +85,16 @@ def test_run_cache_rerun_and_report(tmp_path, capsys) -> None:
 
 
 def test_cached_reference_is_what_retrain_rec_trains(tmp_path) -> None:
-    source = SyntheticInteractions(n_users=40, n_items=30, n_rows=600, signal=8.0).load()
-    data, split = InteractionSplitSpec().build(source, FlipLabels(fraction=0.05))
-    builder, spec = MatrixFactorisation(dim=4), RecTrainSpec(epochs=10, batch_size=128, lr=5e-2, patience=3)
-    cache = RecModelCache(SQLiteStore(str(tmp_path / "s.sqlite")), SilentProgress())
-    cached = cache.single("reference", data, split.retain, split.validation, builder, spec, seed=7)
-    task = RecommendationTask(data, split, spec, builder, torch.Generator().manual_seed(7))
+    [experiment] = load_config(write(tmp_path, HEAD.replace("epochs = 30", "epochs = 10") + METHODS))
+    runner = Runner(SQLiteStore(str(tmp_path / "s.sqlite")))
+    plan = runner.plan(0, experiment)
+    kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+    cached = runner.cache.train(kind, resolved, prepared, prepared.split.retain, 7, "reference")
+    task = kind.task(resolved, prepared, torch.Generator().manual_seed(7), SilentProgress())
     retrained = RetrainRec().unlearn(torch.nn.Linear(1, 1), task).model
     assert torch.equal(cached.model.user_embedding, retrained.user_embedding)
     assert torch.equal(cached.model.item_embedding, retrained.item_embedding)
-    again = cache.single("reference", data, split.retain, split.validation, builder, spec, seed=7)  # from the store
+    again = runner.cache.train(kind, resolved, prepared, prepared.split.retain, 7, "reference")  # from the store
     assert torch.equal(again.model.item_embedding, retrained.item_embedding) and again.seconds == cached.seconds
 
 
@@ -130,15 +123,16 @@ def test_malformed_recommendation_config_lists_every_problem_and_writes_nothing(
     assert main(["run", write(tmp_path, BAD), "--store", str(store)]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert "experiment[0].seeds" in err and "experiment[1].kind: unknown experiment kind 'ranking'" in err
-    assert main(["run", write(tmp_path, BAD.replace("[0, 0]", "[0]").split("[[experiment]]\nkind = \"ranking\"")[0]), "--store", str(store)]) == 2
+    first_only = BAD.replace("[0, 0]", "[0]").split("[[experiment]]\nkind = \"ranking\"")[0]
+    assert main(["run", write(tmp_path, first_only), "--store", str(store)]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     for expected in [
         "experiment[0].dataset.treshold: unknown parameter",
         "experiment[0].forget.users: must be None or a non-empty list",
         "experiment[0].model.name: unknown recommender 'cnn'",
         "experiment[0].train.lr",
-        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification'] experiments",
-        "experiment[0].methods[0].name: 'finetune' is a method for ['classification'] experiments",
+        "experiment[0].metrics[0].name: 'test_acc' is a metric for ['classification', 'text_classification'] experiments",
+        "experiment[0].methods[0].name: 'finetune' is a method for ['classification', 'text_classification'] experiments",
     ]:
         assert expected in err, expected
     assert not store.exists()
@@ -161,11 +155,7 @@ def test_bad_forget_requests_fail_before_any_training(tmp_path, capsys, forget: 
     if "TEST_USER" in forget:
         # a validation/test interaction of the prepared data, which is not a training row
         [experiment] = load_config(write(tmp_path, HEAD + METHODS))
-        from unlearnkit.experiment.recsys_runner import RecommendationRunner
-
-        runner = RecommendationRunner(SQLiteStore(str(tmp_path / "unused.sqlite")))
-        runner.prepare([experiment])
-        prepared = runner._prepared["tiny_rec"]
+        prepared = Runner(SQLiteStore(str(tmp_path / "unused.sqlite"))).plan(0, experiment).prepared
         row = prepared.split.test[0]
         forget = forget.replace("TEST_USER", str(prepared.data.user[row])).replace("TEST_ITEM", str(prepared.data.item[row]))
     bad = HEAD.replace('{ name = "flip_labels", fraction = 0.05 }', forget) + METHODS
@@ -178,9 +168,12 @@ def test_bad_forget_requests_fail_before_any_training(tmp_path, capsys, forget: 
     assert not store.exists()
 
 
-def test_tune_refuses_recommendation_experiments(tmp_path, capsys) -> None:
-    assert main(["tune", write(tmp_path, HEAD + METHODS), "--store", str(tmp_path / "s.sqlite")]) == 2
-    assert "classification experiments" in capsys.readouterr().err
+def test_tune_selects_recommendation_recipes_on_validation_data(tmp_path, capsys) -> None:
+    recipes = tmp_path / "recipes.toml"
+    config = write(tmp_path, HEAD + EXTRA)
+    assert main(["tune", config, "--store", str(tmp_path / "s.sqlite"), "--budget", "2", "--output", str(recipes)]) == 0
+    text = recipes.read_text()
+    assert 'name = "finetune_rec"' in text and "# selection gap" in text
 
 
 def test_benchmark_configs_validate_and_the_scale_benchmark_runs_at_a_tiny_shape(tmp_path, capsys) -> None:
@@ -195,4 +188,4 @@ def test_benchmark_configs_validate_and_the_scale_benchmark_runs_at_a_tiny_shape
     tiny = tiny.replace('"auc_and", ', "").replace("fraction = 0.01", "fraction = 0.05")
     store = str(tmp_path / "s.sqlite")
     assert main(["run", write(tmp_path, tiny), "--store", store, "--quiet"]) == 0
-    assert "3 run(s) executed" in capsys.readouterr().out
+    assert "3 run(s) executed" in capsys.readouterr().err

@@ -252,7 +252,8 @@ def test_block_preconditioner_inverts_the_diagonal_blocks_and_pcg_solves() -> No
     nodes = torch.cat([objective.user_index, objective.item_index + objective.users.shape[0]])
     product = EmbeddingGaussNewton(objective.users, objective.items, graph, layers, rows[0], rows[1], n, objective.l2, nodes)
     size = objective.theta0.numel()
-    matrix = torch.stack([product(column) for column in torch.eye(size, dtype=torch.float64)], dim=1) + 1e-3 * torch.eye(size, dtype=torch.float64)
+    identity = torch.eye(size, dtype=torch.float64)
+    matrix = torch.stack([product(column) for column in identity], dim=1) + 1e-3 * identity
     blocks = torch.block_diag(*[matrix[k : k + dim, k : k + dim] for k in range(0, size, dim)])
     v = torch.randn(size, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     # MF: the blocks are exact, so the preconditioner is the inverse of the block diagonal
@@ -269,7 +270,8 @@ def test_newton_steps_leave_nodes_without_retained_rows_alone() -> None:
 
     data, split = InteractionSplitSpec(seed=0).build(source, Users(n_users=2))
     builder = MatrixFactorisation(dim=3)
-    task = RecommendationTask(data, split, RecTrainSpec(epochs=30, batch_size=64, lr=5e-2, l2=0.1, patience=3), builder, torch.Generator().manual_seed(0))
+    spec = RecTrainSpec(epochs=30, batch_size=64, lr=5e-2, l2=0.1, patience=3)
+    task = RecommendationTask(data, split, spec, builder, torch.Generator().manual_seed(0))
     from unlearnkit.methods.recsys import train_original
 
     original = train_original(task)

@@ -43,8 +43,12 @@ DATA = InteractionData("hand", USERS, ITEMS, LABELS, n_users=3, n_items=4)
 
 def context(**overrides) -> RecEvalContext:
     outputs = RecOutputs({"forget": np.array([0.0, 3.0]), "validation": np.array([0.3, 0.1]), "test": TEST_SCORES})
-    reference = RecOutputs({"forget": np.array([2.0, -1.0]), "validation": np.array([0.0, 1.0]), "test": np.array([1.0, 0.0, -1.0, 0.5, -2.0])})
-    original = RecOutputs({"forget": np.array([1.0, 1.0]), "validation": np.array([0.0, 0.0]), "test": np.array([-1.0, 1.0, 0.0, 1.5, -2.0])})
+    reference = RecOutputs(
+        {"forget": np.array([2.0, -1.0]), "validation": np.array([0.0, 1.0]), "test": np.array([1.0, 0.0, -1.0, 0.5, -2.0])}
+    )
+    original = RecOutputs(
+        {"forget": np.array([1.0, 1.0]), "validation": np.array([0.0, 0.0]), "test": np.array([-1.0, 1.0, 0.0, 1.5, -2.0])}
+    )
     fields = {
         "data": DATA, "split": SPLIT, "model": model(), "outputs": outputs, "seconds": 2.0, "peak_memory_mib": 12.5,
         "reference": reference, "reference_seconds": 30.0, "original": original,

@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pytest
 import torch
-from recsys_support import TINY_SPEC, builder, tiny_interactions
 
+from recsys_support import TINY_SPEC, builder, tiny_interactions
 from unlearnkit.models.recsys import normalized_adjacency, propagate
 from unlearnkit.models.recsys.embedding import all_scores
 from unlearnkit.training.recsys import fit_recommender, rows_auc
@@ -17,7 +17,7 @@ from unlearnkit.training.recsys import fit_recommender, rows_auc
 def dense_adjacency(users: list[int], items: list[int], n_users: int, n_items: int) -> torch.Tensor:
     n = n_users + n_items
     a = torch.zeros(n, n, dtype=torch.float64)
-    for u, i in zip(users, items):
+    for u, i in zip(users, items, strict=True):
         a[u, n_users + i] = a[n_users + i, u] = 1.0
     degree = a.sum(1)
     inv = torch.where(degree > 0, degree.rsqrt(), torch.zeros_like(degree))

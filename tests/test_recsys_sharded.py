@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from conftest import parameter_digest
 from recsys_support import make_rec_task, tiny_interactions
-
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.methods.recsys import RecEraser, Sisa
 from unlearnkit.methods.recsys.partition import balanced_assign, interaction_partition

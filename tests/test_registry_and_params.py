@@ -48,12 +48,12 @@ def test_parameter_problems_name_key_allowed_and_received() -> None:
 
 
 def test_validate_params_raises_value_and_type_error_compatible() -> None:
-    with pytest.raises(ValueError, match="'k' parameter of _Example must be None or an int in \\[1, 5\\]; got 7"):
+    with pytest.raises(ValueError, match=r"_Example.k: must be None or an int in \[1, 5\]; got 7"):
         _Example(k=7).validate_params()
     with pytest.raises(TypeError):
         _Example(lr=float("nan")).validate_params()
     with pytest.raises(InvalidParameterError):
-        _Example(mode=True).validate_params()  # type: ignore[arg-type]
+        _Example(mode=True).validate_params()  # type: ignore[arg-type]  # a bool where a string is declared is the point
 
 
 def test_interval_rejects_bool_and_wrong_kind() -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import torch
 
 from conftest import parameter_digest
-from unlearnkit.experiment.runner import ModelCache
+from unlearnkit.experiment.runner import Runner
+from unlearnkit.kinds.classification import ClassificationExperimentConfig
 from unlearnkit.methods import METHODS
 from unlearnkit.progress import SilentProgress
 from unlearnkit.store import SQLiteStore
@@ -22,13 +23,30 @@ def test_training_learns_within_band(tiny_data, tiny_split, tiny_builder) -> Non
     assert before < 0.5 and 0.6 <= after <= 1.0
 
 
-def test_cache_returns_the_model_retrain_would_train(tmp_path, tiny_data, tiny_split, tiny_builder, tiny_train_spec, tiny_original, make_task) -> None:
+TINY = {
+    "name": "tiny",
+    "seeds": [0],
+    "dataset": {"name": "synthetic", "n_classes": 4, "groups_per_class": 4, "samples_per_group": 10, "size": 8, "noise": 1.0},
+    "split": {"test_per_group": 3, "validation_fraction": 0.1},
+    "forget": {"name": "groups", "groups": [1]},
+    "model": {"name": "cnn", "channels": 4, "hidden": 16},
+    "train": {"epochs": 5, "batch_size": 16, "lr": 0.05},
+    "methods": [{"name": "retrain"}],
+    "metrics": ["forget_acc"],
+}
+
+
+def test_cache_returns_the_model_retrain_would_train(tmp_path) -> None:
     """The runner short-cuts Retrain through the cache; both must give the same model."""
-    cache = ModelCache(SQLiteStore(str(tmp_path / "s.sqlite")))
-    cached, seconds = cache.train("retrain", tiny_data, tiny_split.retain, tiny_builder, tiny_train_spec, 11, SilentProgress())
-    direct = METHODS["retrain"]().unlearn(tiny_original, make_task(seed=11)).model
-    assert parameter_digest(cached) == parameter_digest(direct)
-    assert seconds > 0
-    again, seconds_again = cache.train("retrain", tiny_data, tiny_split.retain, tiny_builder, tiny_train_spec, 11, SilentProgress())
-    assert parameter_digest(again) == parameter_digest(cached) and seconds_again == seconds
-    assert cache.store.model_count() == 1
+    runner = Runner(SQLiteStore(str(tmp_path / "s.sqlite")))
+    plan = runner.plan(0, ClassificationExperimentConfig.model_validate(TINY))
+    kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
+    cached = runner.cache.train(kind, resolved, prepared, prepared.split.retain, 11, "retrain")
+    original = runner.cache.train(kind, resolved, prepared, prepared.split.train, 3, "original").model
+    task = kind.task(resolved, prepared, torch.Generator().manual_seed(11), SilentProgress())
+    direct = METHODS["retrain"]().unlearn(original, task).model
+    assert parameter_digest(cached.model) == parameter_digest(direct)
+    assert cached.seconds > 0
+    again = runner.cache.train(kind, resolved, prepared, prepared.split.retain, 11, "retrain")
+    assert parameter_digest(again.model) == parameter_digest(cached.model) and again.seconds == cached.seconds
+    assert runner.store.model_count() == 2

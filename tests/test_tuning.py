@@ -12,9 +12,9 @@ import torch
 from unlearnkit.cli.main import main
 from unlearnkit.errors import UnsuitableSettingError
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
-from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, selection_gap, tune_experiment
+from unlearnkit.experiment.tuning import MethodTuning, candidates, recipes_toml, tune_experiment
+from unlearnkit.kinds.classification import selection_gap
 from unlearnkit.methods import METHODS
 from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.store import SQLiteStore
@@ -124,7 +124,7 @@ def test_tune_time_budget_below_any_setting_selects_nothing(tmp_path, capsys) ->
     assert main([*args, "--output", str(recipes)]) == 0
     assert "[[experiment.methods]]" not in recipes.read_text()
     assert recipes.read_text().count("configured recipe kept") == 2
-    assert "none selectable" in capsys.readouterr().out
+    assert "none selectable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -145,13 +145,12 @@ def test_tune_reuses_stored_trials_and_reselects_under_a_budget(tmp_path, capsys
     config.write_text(TINY)
     args = ["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "3"]
     assert main([*args, "--output", str(first)]) == 0
-    assert "(stored)" not in capsys.readouterr().out
+    assert "(stored)" not in capsys.readouterr().err
     assert main([*args, "--output", str(second)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("(stored)") == 6
+    assert capsys.readouterr().err.count("(stored)") == 6
     assert first.read_text() == second.read_text()
     assert main([*args, "--max-time-fraction", "1e-9", "--output", str(second)]) == 0
-    assert capsys.readouterr().out.count("(stored)") == 6
+    assert capsys.readouterr().err.count("(stored)") == 6
     assert second.read_text().count("configured recipe kept") == 2
 
 
@@ -162,7 +161,7 @@ def test_tune_trials_are_not_shared_across_tuning_seeds(tmp_path, capsys) -> Non
     assert main(args) == 0
     capsys.readouterr()
     assert main([*args, "--tuning-seed", "7"]) == 0
-    assert "(stored)" not in capsys.readouterr().out
+    assert "(stored)" not in capsys.readouterr().err
 
 
 def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsys, monkeypatch) -> None:
@@ -173,7 +172,7 @@ def test_a_setting_that_fails_on_the_model_is_unusable_not_fatal(tmp_path, capsy
     config, recipes = tmp_path / "tiny.toml", tmp_path / "recipes.toml"
     config.write_text(TINY)
     assert main(["tune", str(config), "--store", str(tmp_path / "s.sqlite"), "--budget", "2", "--output", str(recipes)]) == 0
-    assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().out.split())
+    assert "unusable (conjugate gradient met non-positive curvature)" in " ".join(capsys.readouterr().err.split())
     text = recipes.read_text()
     assert "# finetune: every setting failed; configured recipe kept" in text
     assert text.count("[[experiment.methods]]") == 1
@@ -199,11 +198,11 @@ def test_several_tuning_seeds_average_the_per_seed_gaps(tmp_path) -> None:
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     (experiment,) = load_config(str(config))
-    resolved = ResolvedExperiment.build(experiment)
     runner = Runner(SQLiteStore(str(tmp_path / "s.sqlite")))
+    plan = runner.plan(0, experiment)
     # budget 1: only the configured setting, so every seed scores the same parameters
-    single = [tune_experiment(runner, resolved, budget=1, tuning_seeds=[seed], only=["finetune"])[0] for seed in (1002, 1003)]
-    (both,) = tune_experiment(runner, resolved, budget=1, tuning_seeds=[1002, 1003], only=["finetune"])
+    single = [tune_experiment(runner, plan, budget=1, tuning_seeds=[seed], only=["finetune"])[0] for seed in (1002, 1003)]
+    (both,) = tune_experiment(runner, plan, budget=1, tuning_seeds=[1002, 1003], only=["finetune"])
     ((params, gap, seconds),) = both.trials
     per_seed = [tuning.trials[0] for tuning in single]
     assert all(p == params for p, _, _ in per_seed)

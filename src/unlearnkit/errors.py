@@ -41,8 +41,11 @@ class ConfigError(UnlearnkitError, ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = list(problems)
+        if len(self.problems) == 1:  # one problem, one line
+            super().__init__(f"{source}: {self.problems[0]}")
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s) in the configuration:\n{lines}")
+        super().__init__(f"{source}: {len(self.problems)} problems in the configuration:\n{lines}")
 
 
 class DataUnavailableError(UnlearnkitError, FileNotFoundError):
@@ -51,3 +54,22 @@ class DataUnavailableError(UnlearnkitError, FileNotFoundError):
 
 class MissingReferenceError(UnlearnkitError, LookupError):
     """A metric needs the retrained reference (or another input) that was not provided."""
+
+
+class StoreError(UnlearnkitError):
+    """A store file cannot be used: missing, not an unlearnkit store, damaged, from a newer schema, or not writable.
+
+    The message names the path and the problem.
+    """
+
+
+class ModelStructureError(UnlearnkitError, AttributeError):
+    """A method needs a model structure (features, head, blocks, a fresh copy) that the given model does not expose.
+
+    The message names what the method needs and how to provide it. It is an
+    ``AttributeError`` too, so ``hasattr`` probes read it as "not there".
+    """
+
+
+class MissingRecipeError(UnlearnkitError, AttributeError):
+    """A method needs the training recipe the original was made with, and none was given."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, Self
 
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.registry import did_you_mean
 
 
 class Constraint(Protocol):
@@ -42,12 +43,10 @@ class Interval:
             return False
         if isinstance(value, float) and not math.isfinite(value):
             return False
-        if self.low is not None:
-            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
-                return False
-        if self.high is not None:
-            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
-                return False
+        if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
+            return False
+        if self.high is not None and (value > self.high or (value == self.high and self.closed in ("left", "neither"))):
+            return False
         return True
 
     def describe(self) -> str:
@@ -140,7 +139,7 @@ class NoneOr:
         return self.inner.invalid_example()
 
 
-def constructor_parameters(cls: type) -> list[str]:
+def constructor_parameters(cls: type[object]) -> list[str]:
     """Names of the keyword parameters of ``cls.__init__`` (excluding ``self``)."""
     signature = inspect.signature(cls.__init__)
     return [
@@ -163,7 +162,7 @@ class Configurable:
         """Every problem with ``params`` for this class, as messages prefixed by ``where``."""
         allowed = constructor_parameters(cls)
         problems = [
-            f"{where}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed) or '(none)'}"
+            f"{where}.{key}: unknown parameter of {cls.__name__}; allowed: {', '.join(allowed) or '(none)'}{did_you_mean(key, allowed)}"
             for key in params
             if key not in allowed
         ]
@@ -186,26 +185,18 @@ class Configurable:
         return []
 
     def validate_params(self) -> None:
-        """Raise :class:`InvalidParameterError` naming the first invalid parameter."""
-        for name, value in self.get_params().items():
-            constraint = self.parameter_constraints.get(name)
-            if constraint is not None and not constraint.accepts(value):
-                raise InvalidParameterError(
-                    f"the {name!r} parameter of {type(self).__name__} must be "
-                    f"{constraint.describe()}; got {value!r}"
-                )
-        combination = self.combination_problems(self.get_params())
-        if combination:
-            raise InvalidParameterError(f"{type(self).__name__}: " + "; ".join(combination))
+        """Raise :class:`InvalidParameterError` naming every invalid parameter (the same checks as ``parameter_problems``)."""
+        problems = self.parameter_problems(self.get_params(), type(self).__name__)
+        if problems:
+            raise InvalidParameterError("; ".join(problems))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> Self:
+        """An instance from user-given parameters, validated once (every problem reported together)."""
         problems = cls.parameter_problems(params, where or cls.__name__)
         if problems:
             raise InvalidParameterError("; ".join(problems))
-        instance = cls(**dict(params))
-        instance.validate_params()
-        return instance
+        return cls(**dict(params))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

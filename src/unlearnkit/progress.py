@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Protocol
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # rich is imported by the caller that wants bars; this module only names its type
+    import rich.progress
 
 
 class ProgressTask(Protocol):
@@ -12,7 +15,7 @@ class ProgressTask(Protocol):
 
 
 class Progress(Protocol):
-    def task(self, description: str, total: int) -> "contextmanager[ProgressTask]": ...
+    def task(self, description: str, total: int) -> AbstractContextManager[ProgressTask]: ...
 
 
 class _SilentTask:
@@ -31,7 +34,7 @@ class SilentProgress:
 class RichProgress:
     """Progress bars on the terminal via ``rich``; one bar per training or unlearning run."""
 
-    def __init__(self, progress: "rich.progress.Progress") -> None:  # noqa: F821 - rich imported by caller
+    def __init__(self, progress: rich.progress.Progress) -> None:
         self._progress = progress
 
     @contextmanager

@@ -7,12 +7,19 @@ what exists, computed from the table itself so it never goes stale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 from unlearnkit.errors import UnknownNameError
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name (difflib), or an empty string when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Registry(Generic[T], Mapping[str, T]):
@@ -37,7 +44,8 @@ class Registry(Generic[T], Mapping[str, T]):
             return self._entries[name]
         except KeyError:
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(sorted(self._entries))}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+                f"registered {self.kind}s: {', '.join(sorted(self._entries))}"
             ) from None
 
     def __iter__(self) -> Iterator[str]:

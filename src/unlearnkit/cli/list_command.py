@@ -9,35 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from unlearnkit.data.registry import (
-    DATASETS,
-    INTERACTION_DATASETS,
-    INTERACTION_SELECTORS,
-    SELECTORS,
-)
-from unlearnkit.methods.registry import METHODS
-from unlearnkit.metrics.registry import METRICS, POPULATION_METRICS
-from unlearnkit.models.registry import MODELS, RECOMMENDERS
+from unlearnkit.catalog import REGISTRIES
 from unlearnkit.params import constructor_parameters
-from unlearnkit.registry import Registry
-
-KINDS: dict[str, Registry[Any]] = {
-    "methods": METHODS,
-    "metrics": METRICS,
-    "population_metrics": POPULATION_METRICS,
-    "datasets": DATASETS,
-    "models": MODELS,
-    "selectors": SELECTORS,
-    # Recommendation experiments (kind = "recommendation") draw from these.
-    "interaction_datasets": INTERACTION_DATASETS,
-    "interaction_selectors": INTERACTION_SELECTORS,
-    "recommenders": RECOMMENDERS,
-}
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("list", help="list registered components")
-    parser.add_argument("kind", nargs="?", choices=sorted(KINDS), help="one kind (default: all)")
+    parser.add_argument("kind", nargs="?", choices=sorted(REGISTRIES), help="one kind (default: all)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=run)
 
@@ -47,7 +25,10 @@ def describe(cls: type) -> dict[str, Any]:
     for name in constructor_parameters(cls):
         constraint = getattr(cls, "parameter_constraints", {}).get(name)
         entry["parameters"][name] = constraint.describe() if constraint is not None else "any"
-    for attribute in ("direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget"):
+    attributes = (
+        "direction", "notion", "needs_reference", "task_kinds", "goals", "defines_distribution", "empty_forget", "modalities", "appends"
+    )
+    for attribute in attributes:
         # Properties (a population metric's goals depend on its split) have no class-level value.
         if hasattr(cls, attribute) and not isinstance(getattr(cls, attribute), property):
             value = getattr(cls, attribute)
@@ -56,8 +37,8 @@ def describe(cls: type) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    kinds = [args.kind] if args.kind else sorted(KINDS)
-    listing = {kind: {name: describe(KINDS[kind][name]) for name in KINDS[kind]} for kind in kinds}
+    kinds = [args.kind] if args.kind else sorted(REGISTRIES)
+    listing = {kind: {name: describe(REGISTRIES[kind][name]) for name in REGISTRIES[kind]} for kind in kinds}
     console = Console(highlight=False)
     if args.json:
         print(json.dumps(listing, indent=2))

@@ -6,8 +6,10 @@ import argparse
 import json
 import math
 import os
+from dataclasses import asdict
 from typing import Any
 
+from unlearnkit.cli.files import check_output_path, write_atomically
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.build import load_report
 from unlearnkit.report.goals import goal_warnings
@@ -15,10 +17,10 @@ from unlearnkit.report.html import render_html
 from unlearnkit.report.markdown import to_markdown
 from unlearnkit.report.population import population_records
 from unlearnkit.report.tables import to_records
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import StoreReader
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("report", help="summarise the runs in a store")
     parser.add_argument("--store", default=default_store, help=f"SQLite store (default {default_store})")
     parser.add_argument("--format", choices=["md", "json", "html"], default="md")
@@ -37,11 +39,13 @@ def _finite(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = SQLiteStore(args.store)
-    if not store.exists():
+    if not os.path.lexists(args.store):
         raise UnlearnkitError(f"no store at {args.store}; run `unlearnkit run CONFIG --store {args.store}` first")
     if args.format == "html" and not args.output:
         raise UnlearnkitError("--format html writes a file: give --output REPORT.html")
+    if args.output:
+        check_output_path(args.output)
+    store = StoreReader(args.store)  # read-only: a report never changes the store it reads
     report = load_report(store, args.experiment)
     if args.format == "html":
         text = render_html(store, report)
@@ -57,15 +61,25 @@ def run(args: argparse.Namespace) -> int:
                 record["population_metrics"] = entry["population_metrics"]
                 record["population_note"] = entry["note"]
                 record["population_goal_warnings"] = entry["goal_warnings"]
+        for record in records:  # only where something failed: a clean report keeps its shape
+            prefix = f"{record['experiment']}/{record['method']}/"
+            failed = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+            if failed:
+                record["failures"] = failed
+        # A method none of whose runs finished has no row: its failures still get a record.
+        listed = {(r["experiment"], r["method"]) for r in records}
+        for failure in report.failures:
+            experiment, label = failure.unit.split("/")[:2]
+            if failure.experiment == experiment and (experiment, label) not in listed and not label.startswith(("train ", "reference ")):
+                listed.add((experiment, label))
+                prefix = f"{experiment}/{label}/"
+                failed = [asdict(f) for f in report.failures if f.unit.startswith(prefix)]
+                records.append({"experiment": experiment, "method": label, "seeds": [], "metrics": {}, "failures": failed})
         text = json.dumps(records, indent=2) + "\n"
     else:
-        text = to_markdown(report.tables, report.population)
+        text = to_markdown(report.tables, report.population, report.failures)
     if args.output:
-        # Write to a temporary file first so a failure never leaves half a report.
-        temporary = args.output + ".partial"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, args.output)
+        write_atomically(args.output, text)
     else:
         print(text, end="")
     return 0

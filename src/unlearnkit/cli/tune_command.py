@@ -1,22 +1,27 @@
-"""``unlearnkit tune CONFIG.toml``: choose hyper-parameters on validation data, print recipes."""
+"""``unlearnkit tune CONFIG.toml``: choose hyper-parameters on validation data, print recipes.
+
+The recipes (TOML) go to standard output or ``--output``; the trials, the
+table of selected settings, progress and failures go to standard error.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from unlearnkit.cli import execution
+from unlearnkit.cli.files import check_output_path, write_atomically
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.experiment.config import load_config
-from unlearnkit.experiment.resolve import ResolvedExperiment
 from unlearnkit.experiment.runner import Runner
+from unlearnkit.experiment.sweep import RunSummary
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
-from unlearnkit.store.sqlite import SQLiteStore
+from unlearnkit.store import SQLiteStore
 
 
-def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], default_store: str) -> None:
     parser = commands.add_parser("tune", help="select method hyper-parameters without test data")
     parser.add_argument("config", help="path to the TOML configuration")
     parser.add_argument("--store", default=default_store, help="store whose model cache is used")
@@ -34,6 +39,7 @@ def add_parser(commands: argparse._SubParsersAction, default_store: str) -> None
         help="only select settings that ran in at most this fraction of retraining's wall time (e.g. 0.1)",
     )
     parser.add_argument("--output", help="write the selected recipes (TOML) to this file")
+    execution.add_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -47,45 +53,51 @@ def run(args: argparse.Namespace) -> int:
     if args.max_time_fraction is not None and not args.max_time_fraction > 0:
         raise UnlearnkitError(f"--max-time-fraction must be a positive number; got {args.max_time_fraction}")
     for experiment in experiments:
-        if experiment.kind != "classification":
-            raise UnlearnkitError(
-                f"unlearnkit tune selects recipes for classification experiments; {experiment.name!r} is a "
-                f"{experiment.kind} experiment (choose its settings on validation data by hand)"
-            )
         for seed in tuning_seeds:
             if seed in experiment.seeds:
                 raise UnlearnkitError(f"--tuning-seed {seed} is an evaluation seed of {experiment.name!r}; choose another")
-    console = Console(highlight=False)
-    runner = Runner(SQLiteStore(args.store))
+    if args.output:
+        check_output_path(args.output)
+    console = execution.diagnostics_console(args)
+    store = SQLiteStore(args.store)
     recipes = []
-    for experiment in experiments:
-        tunings = tune_experiment(
-            runner,
-            ResolvedExperiment.build(experiment),
-            budget=args.budget,
-            tuning_seeds=tuning_seeds,
-            only=args.method,
-            max_time_fraction=args.max_time_fraction,
-            log=console.print,
-        )
-        table = Table(title=f"{experiment.name}: selection gap to retrain (validation-based, points)", title_justify="left")
-        for column in ("method", "best gap", "default gap", "seconds", "selected parameters"):
-            table.add_column(column)
-        for tuning in tunings:
-            best = tuning.best
-            if best is None:
-                table.add_row(tuning.label, "none selectable", f"{tuning.trials[0][1]:.2f}", "-", "configured recipe kept")
-                continue
-            params, gap, seconds = best
-            table.add_row(tuning.label, f"{gap:.2f}", f"{tuning.trials[0][1]:.2f}", f"{seconds:.1f}", str(params))
-        console.print(table)
-        recipes.append(recipes_toml(experiment.name, tunings))
+    summary = RunSummary()
+    with execution.execution(args, console) as how:
+        runner = Runner(store, progress=how.progress, executor=how.executor, cpus_per_unit=how.cpus_per_unit)
+        for plan in runner.plan_all(experiments):
+            experiment = plan.resolved.config
+            tunings = tune_experiment(
+                runner,
+                plan,
+                budget=args.budget,
+                tuning_seeds=tuning_seeds,
+                only=args.method,
+                max_time_fraction=args.max_time_fraction,
+                log=lambda message: console.print(message, markup=False),
+                summary=summary,
+            )
+            table = Table(title=f"{experiment.name}: selection gap to retrain (validation-based, points)", title_justify="left")
+            for column in ("method", "best gap", "default gap", "seconds", "selected parameters"):
+                table.add_column(column)
+            for tuning in tunings:
+                best = tuning.best
+                if best is None:
+                    table.add_row(tuning.label, "none selectable", f"{tuning.trials[0][1]:.2f}", "-", "configured recipe kept")
+                    continue
+                params, gap, seconds = best
+                table.add_row(Text(tuning.label), f"{gap:.2f}", f"{tuning.trials[0][1]:.2f}", f"{seconds:.1f}", Text(str(params)))
+            console.print(table)
+            recipes.append(recipes_toml(experiment.name, tunings))
+    if summary.failures:
+        # A crashed trial counts as unusable above; recipes chosen without it could be wrong, so none are written.
+        execution.report_failures(console, summary.failures, summary.units)
+        if args.debug:
+            execution.print_tracebacks(summary.failures)
+        console.print("No recipes were written: re-run the command to retry the failed trials.", markup=False)
+        return 1
     text = "\n".join(recipes)
     if args.output:
-        temporary = args.output + ".partial"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, args.output)
+        write_atomically(args.output, text)
     else:
         print(text)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,13 @@ import torch
 
 @dataclass(frozen=True)
 class DatasetMeta:
-    """What a model builder needs to know about a dataset."""
+    """What a model builder needs to know about a dataset.
+
+    For images (N, C, H, W) ``channels``, ``height`` and ``width`` are C, H
+    and W. Other inputs (N, *shape) read as one channel, one row and
+    ``width`` = the number of values per example, so the flat-input builders
+    (``linear``, ``mlp``) apply; ``input_shape`` is the per-example shape.
+    """
 
     name: str
     channels: int
@@ -20,13 +27,18 @@ class DatasetMeta:
     n_classes: int
     n_samples: int
     group_name: str
+    input_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
 class ClassificationData:
-    """Images, labels and groups, held as tensors.
+    """Inputs, labels and groups, held as tensors.
 
-    ``x`` is float32 (N, C, H, W), already normalised; ``y`` int64 (N,);
+    ``x`` is float32 (N, ...): images (N, C, H, W) for the built-in datasets,
+    any per-example shape for a model of your own; already normalised. Or
+    int64 (N, L): token ids of text (0 = padding), for text classifiers
+    (kind ``text_classification``); methods that perturb inputs do not
+    declare that kind. ``y`` int64 (N,);
     ``groups`` int64 (N,) names the unit a person may ask to be forgotten
     (an identity for faces; the class itself when there is no finer unit).
     ``test_mask`` marks a predefined test set (e.g. Fashion-MNIST's 10k), or
@@ -44,8 +56,11 @@ class ClassificationData:
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
-        if self.x.ndim != 4 or self.x.dtype != torch.float32:
-            raise ValueError(f"{self.name}: x must be float32 (N, C, H, W); got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.x.ndim < 2 or self.x.dtype not in (torch.float32, torch.int64):
+            raise ValueError(
+                f"{self.name}: x must be float32 (N, ...) or int64 token ids (N, L), with at least one value per example; "
+                f"got {self.x.dtype} {tuple(self.x.shape)}"
+            )
         if self.y.shape != (n,) or self.groups.shape != (n,):
             raise ValueError(f"{self.name}: y and groups must have shape ({n},)")
         if self.y.dtype != torch.int64 or self.groups.dtype != torch.int64:
@@ -66,8 +81,9 @@ class ClassificationData:
 
     @property
     def meta(self) -> DatasetMeta:
-        _, c, h, w = self.x.shape
-        return DatasetMeta(self.name, int(c), int(h), int(w), self.n_classes, len(self), self.group_name)
+        shape = tuple(int(d) for d in self.x.shape[1:])
+        c, h, w = shape if len(shape) == 3 else (1, 1, math.prod(shape))
+        return DatasetMeta(self.name, c, h, w, self.n_classes, len(self), self.group_name, shape)
 
 
 def standardise(images: np.ndarray) -> torch.Tensor:

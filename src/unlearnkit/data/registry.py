@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unlearnkit.data.membership import SplitFile
+from unlearnkit.data.recsys.external import InteractionFile, InteractionSplitFile, UserFile
 from unlearnkit.data.recsys.selectors import (
     FlipLabels,
     Interactions,
@@ -14,6 +16,7 @@ from unlearnkit.data.recsys.sources import (
     MovieLens100k,
     SyntheticInteractions,
 )
+from unlearnkit.data.recsys.splitting import InteractionSplitSpec
 from unlearnkit.data.selectors import (
     ForgetSelector,
     GroupSamples,
@@ -28,7 +31,12 @@ from unlearnkit.data.sources.fashion_mnist import FashionMnist
 from unlearnkit.data.sources.mnist5k import Mnist5k
 from unlearnkit.data.sources.orl_faces import OrlFaces
 from unlearnkit.data.sources.synthetic import Synthetic
+from unlearnkit.data.splitting import SplitSpec
+from unlearnkit.params import Configurable
 from unlearnkit.registry import Registry
+
+# The split recipe an experiment uses when its `split` table names none.
+DEFAULT_SPLIT = "random"
 
 DATASETS: Registry[type[DatasetSource]] = Registry(
     "dataset",
@@ -52,6 +60,9 @@ SELECTORS: Registry[type[ForgetSelector]] = Registry(
     },
 )
 
+# `split = { name = "...", ... }`; without a name, the seeded recipe.
+SPLITS: Registry[type[Configurable]] = Registry("split", {DEFAULT_SPLIT: SplitSpec, "file": SplitFile})
+
 # Recommendation (task kind "recommendation"): interaction datasets and forget selectors.
 INTERACTION_DATASETS: Registry[type[InteractionSource]] = Registry(
     "interaction dataset",
@@ -60,5 +71,16 @@ INTERACTION_DATASETS: Registry[type[InteractionSource]] = Registry(
 
 INTERACTION_SELECTORS: Registry[type[InteractionSelector]] = Registry(
     "interaction selector",
-    {"flip_labels": FlipLabels, "random_interactions": RandomInteractions, "users": Users, "interactions": Interactions},
+    {
+        "flip_labels": FlipLabels,
+        "random_interactions": RandomInteractions,
+        "users": Users,
+        "interactions": Interactions,
+        "interaction_file": InteractionFile,
+        "user_file": UserFile,
+    },
+)
+
+INTERACTION_SPLITS: Registry[type[Configurable]] = Registry(
+    "interaction split", {DEFAULT_SPLIT: InteractionSplitSpec, "file": InteractionSplitFile}
 )

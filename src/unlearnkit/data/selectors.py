@@ -8,8 +8,8 @@ held-out forget set the "unlearning" goal is judged on.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from unlearnkit.data.dataset import ClassificationData
+from unlearnkit.data.ids import FileBacked, check_ids, read_id_file
 from unlearnkit.errors import InvalidParameterError, SplitError
 from unlearnkit.params import Boolean, Configurable, Interval, IntList, NoneOr, Text
 
@@ -64,7 +65,7 @@ class ForgetSelector(Configurable, ABC):
         return selection
 
 
-def _exactly_one(params: dict[str, Any], a: str, b: str) -> list[str]:
+def _exactly_one(params: Mapping[str, Any], a: str, b: str) -> list[str]:
     if (params.get(a) is None) == (params.get(b) is None):
         return [f"give exactly one of {a!r} and {b!r}"]
     return []
@@ -87,27 +88,41 @@ class RandomSamples(ForgetSelector):
         self.stratified = stratified
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "count", "fraction")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
-        fraction = self.fraction if self.fraction is not None else self.count / max(len(train), 1)
-        if self.count is not None and self.count >= len(train):
-            raise InvalidParameterError(f"count={self.count} would forget all {len(train)} training samples")
+        if self.count is not None:
+            if self.count >= len(train):
+                raise InvalidParameterError(f"count={self.count} would forget all {len(train)} training samples")
+            count, fraction = self.count, self.count / max(len(train), 1)
+        elif self.fraction is not None:
+            count, fraction = max(1, int(round(self.fraction * len(train)))), self.fraction
+        else:  # unreachable: select() validated that exactly one is given
+            raise InvalidParameterError("give exactly one of 'count' and 'fraction'")
         if self.stratified:
             return ForgetSelection(take_stratified(train, data.y.numpy()[train], fraction, generator), None)
-        count = self.count if self.count is not None else max(1, int(round(fraction * len(train))))
         return ForgetSelection(take_random(train, count, generator), None)
 
 
+def _plural(unit: str) -> str:
+    """"identity" -> "identities", "class" -> "classes", "group" -> "groups"."""
+    if unit.endswith("y"):
+        return unit[:-1] + "ies"
+    return unit + "es" if unit.endswith(("s", "x")) else unit + "s"
+
+
 def _pick_units(available: np.ndarray, chosen: list[int] | None, n: int | None, unit: str, generator: torch.Generator) -> np.ndarray:
+    units = _plural(unit)
     if chosen is not None:
         missing = sorted(set(chosen) - set(available.tolist()))
         if missing:
-            raise InvalidParameterError(f"{unit}s {missing} have no training samples; available: {available.min()}..{available.max()}")
+            raise InvalidParameterError(f"{units} {missing} have no training samples; available: {available.min()}..{available.max()}")
         return np.asarray(sorted(chosen))
+    if n is None:  # unreachable: the selectors validated that exactly one of the two is given
+        raise InvalidParameterError(f"give either the {units} or how many {units} to forget")
     if n >= len(available):
-        raise InvalidParameterError(f"asked to forget {n} {unit}s but only {len(available)} exist")
+        raise InvalidParameterError(f"asked to forget {n} {units} but only {len(available)} exist")
     return take_random(available, n, generator)
 
 
@@ -118,7 +133,7 @@ class WholeClasses(ForgetSelector):
     defines_distribution = True
     parameter_constraints = {"classes": IntList()}
 
-    def __init__(self, *, classes: list[int] = (0,)) -> None:  # type: ignore[assignment]
+    def __init__(self, *, classes: Sequence[int] = (0,)) -> None:
         self.classes = list(classes)
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
@@ -140,7 +155,7 @@ class WholeGroups(ForgetSelector):
         self.n_groups = n_groups
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "groups", "n_groups")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
@@ -171,7 +186,7 @@ class GroupSamples(ForgetSelector):
         self.fraction = fraction
 
     @classmethod
-    def combination_problems(cls, params: dict[str, Any]) -> list[str]:
+    def combination_problems(cls, params: Mapping[str, Any]) -> list[str]:
         return _exactly_one(params, "groups", "n_groups")
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
@@ -182,8 +197,8 @@ class GroupSamples(ForgetSelector):
         return ForgetSelection(forget, np.isin(groups, units))
 
 
-class IndexFile(ForgetSelector):
-    """Explicit dataset indices from a .npy file or a text file (one integer per line)."""
+class IndexFile(ForgetSelector, FileBacked):
+    """Explicit dataset indices from a .npy file or a text file (one integer per line; blank lines and # comments ignored)."""
 
     description = "explicit indices from a .npy or text file"
     defines_distribution = False
@@ -193,18 +208,10 @@ class IndexFile(ForgetSelector):
         self.path = path
 
     def _select(self, data: ClassificationData, train: np.ndarray, generator: torch.Generator) -> ForgetSelection:
-        if not os.path.isfile(self.path):
-            raise InvalidParameterError(f"forget index file {self.path!r} does not exist")
-        if self.path.endswith(".npy"):
-            indices = np.load(self.path, allow_pickle=False)
-        else:
-            indices = np.loadtxt(self.path, dtype=np.int64, ndmin=1)
-        indices = np.asarray(indices)
-        if not np.issubdtype(indices.dtype, np.integer):
-            raise InvalidParameterError(f"{self.path}: indices must be integers; got {indices.dtype}")
+        indices = check_ids(read_id_file(self.path), len(data), self.path)
         outside = np.setdiff1d(indices, train)
         if outside.size:
             raise InvalidParameterError(
                 f"{self.path}: {outside.size} of {indices.size} indices are not training samples (e.g. {outside[:5].tolist()})"
             )
-        return ForgetSelection(np.sort(indices.astype(np.int64)), None)
+        return ForgetSelection(indices, None)

@@ -8,9 +8,31 @@ import numpy as np
 import torch
 
 from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.selectors import ForgetSelector, take_random, take_stratified
+from unlearnkit.data.selectors import ForgetSelection, ForgetSelector, take_random, take_stratified
 from unlearnkit.data.splits import Split
 from unlearnkit.params import Configurable, Interval, NoneOr
+
+
+def split_with_selection(
+    n_samples: int, train: np.ndarray, validation: np.ndarray, test: np.ndarray, selection: ForgetSelection
+) -> Split:
+    """The split of ``n_samples`` samples once the forget selection among ``train`` is known."""
+    if selection.distribution is None:
+        return Split(n_samples, train, selection.indices, validation, test)
+    in_dist = selection.distribution
+    # Unseen samples of the forget distribution leave validation and test:
+    # they form the held-out set the "unlearning" goal is judged on, and
+    # model selection on validation must not reward remembering them.
+    heldout = np.sort(np.concatenate([test[in_dist[test]], validation[in_dist[validation]]]))
+    return Split(
+        n_samples,
+        train,
+        selection.indices,
+        validation[~in_dist[validation]],
+        test[~in_dist[test]],
+        heldout_forget=heldout,
+        forget_distribution=train[in_dist[train]],
+    )
 
 
 class SplitSpec(Configurable):
@@ -28,6 +50,8 @@ class SplitSpec(Configurable):
     * ``seed`` fixes the split and the forget selection; model seeds vary
       separately so seed-to-seed noise is measured on one fixed forget set.
     """
+
+    description = "seeded test / validation / train carving (class-stratified, or per identity)"
 
     parameter_constraints = {
         "test_fraction": Interval(float, 0.0, 1.0, "neither"),
@@ -66,7 +90,10 @@ class SplitSpec(Configurable):
             test = everything[data.test_mask]
         elif self.test_per_group is not None:
             test = np.concatenate(
-                [take_random(everything[groups == g], min(self.test_per_group, int((groups == g).sum()) - 1), generator) for g in np.unique(groups)]
+                [
+                    take_random(everything[groups == g], min(self.test_per_group, int((groups == g).sum()) - 1), generator)
+                    for g in np.unique(groups)
+                ]
             )
         else:
             test = take_stratified(everything, labels, self.test_fraction, generator)
@@ -81,23 +108,7 @@ class SplitSpec(Configurable):
         train = np.setdiff1d(pool, validation)
         if self.train_size is not None and self.train_size < len(train):
             train = take_stratified(train, labels[train], self.train_size / len(train), generator)
-        selection = selector.select(data, train, generator)
-        if selection.distribution is None:
-            return Split(len(data), train, selection.indices, validation, test)
-        in_dist = selection.distribution
-        # Unseen samples of the forget distribution leave validation and test:
-        # they form the held-out set the "unlearning" goal is judged on, and
-        # model selection on validation must not reward remembering them.
-        heldout = np.sort(np.concatenate([test[in_dist[test]], validation[in_dist[validation]]]))
-        return Split(
-            len(data),
-            train,
-            selection.indices,
-            validation[~in_dist[validation]],
-            test[~in_dist[test]],
-            heldout_forget=heldout,
-            forget_distribution=train[in_dist[train]],
-        )
+        return split_with_selection(len(data), train, validation, test, selector.select(data, train, generator))
 
     def describe(self) -> dict[str, Any]:
         return self.get_params()

@@ -1,6 +1,6 @@
-"""Experiment orchestration: configuration files, resolution into components, the runner."""
+"""Experiment orchestration: configuration files, the one runner for every kind, tuning and scale-out."""
 
-from unlearnkit.experiment.config import ExperimentConfig, load_config
-from unlearnkit.experiment.runner import Runner, RunSummary
+from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.runner import Plan, Runner, RunSummary
 
-__all__ = ["ExperimentConfig", "RunSummary", "Runner", "load_config"]
+__all__ = ["Plan", "RunSummary", "Runner", "load_config"]

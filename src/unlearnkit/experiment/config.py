@@ -1,91 +1,23 @@
 """Experiment configuration files (TOML), validated up front.
 
-Structure is checked by pydantic, meaning (registry names, hyper-parameter
-constraints, goal/selector pairing) by the registries' own constraints. Every
-problem is collected with its key path and reported at once, before anything
-is trained or written.
+Each ``[[experiment]]`` table names its kind (``kind = "classification"`` by
+default); the kind's schema checks structure (pydantic) and the kind checks
+meaning (registry names, hyper-parameter constraints, which methods and
+metrics suit it). Every problem is collected with its key path and reported
+at once, before anything is trained or written.
 """
 
 from __future__ import annotations
 
 import tomllib
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from unlearnkit.errors import ConfigError
-from unlearnkit.experiment.resolve import semantic_problems
-
-
-class Component(BaseModel):
-    """``{ name = "...", <hyper-parameters>... }``: a registry entry and its parameters."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class MethodEntry(Component):
-    """A method to run; ``label`` tells apart two entries of the same method (e.g. two modes)."""
-
-    label: str | None = None
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in (self.model_extra or {}).items()}
-
-    @property
-    def display_name(self) -> str:
-        return self.label or self.name
-
-
-class ExperimentFields(BaseModel):
-    """Fields and rules shared by every kind of experiment (image and recommendation)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1)
-    dataset: Component
-    split: dict[str, Any] = Field(default_factory=dict)
-    forget: Component
-    model: Component
-    train: dict[str, Any] = Field(default_factory=dict)
-    methods: list[MethodEntry] = Field(min_length=1)
-    metrics: list[str | Component] = Field(min_length=1)
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_non_negative(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise ValueError("seeds must be distinct non-negative integers")
-        return seeds
-
-    @field_validator("methods")
-    @classmethod
-    def _distinct_labels(cls, methods: list[MethodEntry]) -> list[MethodEntry]:
-        names = [m.display_name for m in methods]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"methods {duplicates} appear twice; give each a distinct 'label'")
-        return methods
-
-    def metric_components(self) -> list[Component]:
-        return [Component(name=m) if isinstance(m, str) else m for m in self.metrics]
-
-
-class ExperimentConfig(ExperimentFields):
-    # Recommendation experiments (kind = "recommendation") are validated by recsys_config.py.
-    kind: Literal["classification"] = "classification"
-    goal: Literal["untraining", "unlearning"] = "untraining"
-    # Computed at report time from stored outputs; changing them never re-runs anything.
-    population_metrics: list[str | Component] = Field(default_factory=list)
-
-    def population_components(self) -> list[Component]:
-        return [Component(name=m) if isinstance(m, str) else m for m in self.population_metrics]
+from unlearnkit.kinds.registry import KINDS
+from unlearnkit.kinds.schema import ExperimentFields
+from unlearnkit.registry import did_you_mean
 
 
 def key_path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -95,49 +27,71 @@ def key_path(prefix: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def load_config(path: str) -> list[Any]:
+def validate_experiment(entry: Any, where: str) -> tuple[ExperimentFields | None, list[str]]:
+    """One ``[[experiment]]`` table: the validated experiment (None if invalid) and every problem found."""
+    if not isinstance(entry, dict):
+        return None, [f"{where}: expected a table; got {type(entry).__name__}"]
+    kind_name = entry.get("kind", "classification")
+    if not isinstance(kind_name, str) or kind_name not in KINDS:
+        close = did_you_mean(kind_name, KINDS) if isinstance(kind_name, str) else ""
+        return None, [f"{where}.kind: unknown experiment kind {kind_name!r}{close}; registered kinds: {', '.join(KINDS)}"]
+    kind = KINDS[kind_name]
+    try:
+        experiment = kind.config_model.model_validate(entry)
+    except ValidationError as error:
+        return None, [_schema_problem(where, e, list(kind.config_model.model_fields)) for e in error.errors()]
+    return experiment, kind.problems(experiment, where)
+
+
+def _schema_problem(where: str, error: Any, fields: list[str]) -> str:
+    """One pydantic error as a message naming the key, the problem and the value received (and a close key name)."""
+    path = key_path(where, error["loc"])
+    if error["type"] == "extra_forbidden":
+        key = str(error["loc"][-1])
+        known = fields if len(error["loc"]) == 1 else []
+        allowed = f"; allowed keys: {', '.join(known)}" if known else ""
+        return f"{path}: unknown key{did_you_mean(key, known)}{allowed}"
+    received = repr(error["input"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}; got {received}" if len(received) <= 80 else f"{path}: {message}"
+
+
+def parse_experiments(raw: dict[str, Any], source: str) -> list[ExperimentFields]:
+    """Validate a parsed configuration; raise :class:`ConfigError` listing every problem."""
+    problems: list[str] = []
+    for key in sorted(set(raw) - {"experiment"}):
+        problems.append(f"unknown top-level key {key!r}{did_you_mean(key, ['experiment'])}; expected [[experiment]] tables")
+    entries = raw.get("experiment")
+    if not isinstance(entries, list) or not entries:
+        problems.append("experiment: at least one [[experiment]] table is required")
+        raise ConfigError(source, problems)
+    experiments: list[ExperimentFields] = []
+    for index, entry in enumerate(entries):
+        experiment, found = validate_experiment(entry, f"experiment[{index}]")
+        problems += found
+        if experiment is not None:
+            experiments.append(experiment)
+    names = [e.name for e in experiments]
+    problems += [f"experiment name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    if problems:
+        raise ConfigError(source, problems)
+    return experiments
+
+
+def load_config(path: str) -> list[ExperimentFields]:
     """Read and fully validate a configuration file; raise :class:`ConfigError` listing every problem.
 
-    Returns :class:`ExperimentConfig` and, for ``kind = "recommendation"``
-    tables, ``RecommendationExperimentConfig`` entries, in file order.
+    Returns one validated experiment (of its kind's schema) per table, in file order.
     """
-    from unlearnkit.experiment.recsys_config import (
-        validate_other_kind,  # imports this module
-    )
     try:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(path, ["file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError(path, ["is a folder, not a TOML file"]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(path, [f"not valid TOML: {error}"]) from None
-    problems: list[str] = []
-    unknown = sorted(set(raw) - {"experiment"})
-    if unknown:
-        problems.append(f"unknown top-level key(s) {unknown}; expected [[experiment]] tables")
-    entries = raw.get("experiment")
-    if not isinstance(entries, list) or not entries:
-        problems.append("experiment: at least one [[experiment]] table is required")
-        raise ConfigError(path, problems)
-    experiments: list[Any] = []
-    for index, entry in enumerate(entries):
-        where = f"experiment[{index}]"
-        other = validate_other_kind(entry, where)
-        if other is not None:
-            other_experiment, other_problems = other
-            problems += other_problems
-            if other_experiment is not None:
-                experiments.append(other_experiment)
-            continue
-        try:
-            experiment = ExperimentConfig.model_validate(entry)
-        except ValidationError as error:
-            problems += [f"{key_path(where, e['loc'])}: {e['msg']}" for e in error.errors()]
-            continue
-        problems += semantic_problems(experiment, where)
-        experiments.append(experiment)
-    names = [e.name for e in experiments]
-    problems += [f"experiment name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
-    if problems:
-        raise ConfigError(path, problems)
-    return experiments
+    except UnicodeDecodeError as error:
+        raise ConfigError(path, [f"not a UTF-8 text file: {error}"]) from None
+    return parse_experiments(raw, path)

@@ -1,253 +1,159 @@
-"""Runs experiments: data -> split -> original & reference (cached) -> methods -> metrics -> store."""
+"""The one runner: every kind of experiment through the same skeleton, on any executor.
+
+resolve -> load data, split, forget set (every experiment, before anything
+is trained or written) -> per seed: original and reference (content-keyed
+model cache) -> the reference record -> methods -> metrics -> run records
+with per-example outputs. Population metrics are computed at report time
+from the stored outputs.
+
+Each step of a seed is a unit of work (:mod:`.units`) run by an executor
+(:mod:`.executor`: in this process by default, or as Ray tasks); the runner
+writes every result to the store as it arrives, each in one transaction, so
+a sweep killed at any moment resumes with only the unfinished work.
+
+Timing: a method's time is its whole ``unlearn`` call. Before every timed
+call the kind runs an untimed warm-up pass on the input model, so no method
+pays the process's first-call costs and a method's time does not depend on
+its position in the configuration. Retraining's time is the whole training
+run that the model cache recorded; a ``retrain`` method row reuses the cached
+model trained on the retain set with the unlearning seed (the very model
+``Retrain().unlearn`` would train: same seed, same recipe; tested).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
-import numpy as np
-import torch
-from torch import nn
-
-from unlearnkit import __version__
-from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.splits import Split
-from unlearnkit.experiment.config import ExperimentConfig
-from unlearnkit.experiment.recsys_config import RecommendationExperimentConfig
-from unlearnkit.experiment.recsys_resolve import ResolvedRecommendation
-from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
-from unlearnkit.methods.base import UnlearningMethod, UnlearnResult, UnlearnTask
-from unlearnkit.methods.basic import Retrain
-from unlearnkit.metrics.base import EvalContext, ModelOutputs
-from unlearnkit.models.base import ModelBuilder
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.experiment.executor import Executor, Failure, Job, LocalExecutor
+from unlearnkit.experiment.keys import reference_key, run_key
+from unlearnkit.experiment.model_cache import ModelCache
+from unlearnkit.experiment.sweep import RunSummary, Sweep, run_name
+from unlearnkit.experiment.units import Plan, PlanCache, WorkContext, metric_info, resolve
+from unlearnkit.kinds.schema import ExperimentFields
 from unlearnkit.progress import Progress, SilentProgress
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
-from unlearnkit.training.loop import TrainSpec, train_model
+from unlearnkit.store import FailureRecord, SQLiteStore
 
-
-@dataclass
-class RunSummary:
-    executed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def save_configuration(store: SQLiteStore, position: int, config: ExperimentConfig | RecommendationExperimentConfig) -> None:
-    """Keep the whole (all seeds) configuration and the run keys it asks for.
-
-    The report reads report-time settings (population metrics) from it, and
-    shows only these runs: a label re-run with another recipe replaces its
-    earlier rows instead of being averaged with them.
-    """
-    resolved = ResolvedRecommendation.build(config) if config.kind == "recommendation" else ResolvedExperiment.build(config)
-    keys = [resolved.run_key(label, method, seed) for seed in config.seeds for label, method in resolved.methods]
-    store.save_experiment(config.name, position, config.model_dump(mode="json"), keys)
-
-
-def _arrays(outputs: ModelOutputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {name: (outputs.logits[name].numpy(), outputs.labels[name].numpy()) for name in outputs.logits}
-
-
-class ModelCache:
-    """Content-addressed cache of models trained from scratch, kept in the store.
-
-    The key hashes the data's content, the exact training indices, the model
-    builder and its parameters, the training recipe, the seed and the package
-    version, so a different setting can never hit a stale entry.
-    """
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self.store = store
-
-    @staticmethod
-    def key(data: ClassificationData, indices: np.ndarray, builder: ModelBuilder, spec: TrainSpec, seed: int) -> str:
-        return stable_hash(
-            [
-                data.fingerprint,
-                stable_hash(np.asarray(indices, dtype=np.int64).tolist()),
-                type(builder).__name__,
-                builder.get_params(),
-                spec.get_params(),
-                seed,
-                __version__,
-            ]
-        )
-
-    def train(
-        self,
-        kind: str,
-        data: ClassificationData,
-        indices: np.ndarray,
-        builder: ModelBuilder,
-        spec: TrainSpec,
-        seed: int,
-        progress: Progress,
-    ) -> tuple[nn.Module, float]:
-        """The model trained from scratch on ``indices`` with ``seed``, and the seconds training took."""
-        key = self.key(data, indices, builder, spec, seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = builder.build(data.meta, generator)
-        cached = self.store.load_model(key)
-        if cached is not None:
-            state, meta = cached
-            model.load_state_dict(state)
-            model.eval()
-            return model, float(meta["seconds"])
-        start = time.perf_counter()
-        index = torch.as_tensor(indices)
-        log = train_model(model, data.x[index], data.y[index], spec, generator, progress=progress, description=kind)
-        seconds = time.perf_counter() - start
-        model.eval()
-        meta = {"seconds": seconds, "train_accuracy": log.train_accuracy, "train_loss": log.train_loss, "n_train": int(len(indices))}
-        self.store.save_model(key, kind, model.state_dict(), meta)
-        return model, seconds
+__all__ = ["Plan", "RunSummary", "Runner", "metric_info", "resolve"]
 
 
 class Runner:
-    """Executes experiments into a store; completed runs are skipped on re-runs."""
+    """Executes experiments of every kind into a store; completed runs are skipped on re-runs."""
 
-    def __init__(self, store: SQLiteStore, *, progress: Progress | None = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        *,
+        progress: Progress | None = None,
+        log: Callable[[str], None] | None = None,
+        executor: Executor | None = None,
+        cpus_per_unit: int = 1,
+    ) -> None:
         self.store = store
-        self.cache = ModelCache(store)
         self.progress = progress or SilentProgress()
         self.log = log or (lambda message: None)
-        self._datasets: dict[str, ClassificationData] = {}
+        self.executor: Executor = executor or LocalExecutor()
+        self.cpus_per_unit = cpus_per_unit
+        self.plans = PlanCache()
+        self.cache = ModelCache(store, self.progress)
 
-    def load(self, resolved: ResolvedExperiment) -> ClassificationData:
-        key = stable_hash([resolved.config.dataset.name, resolved.dataset.get_params()])
-        if key not in self._datasets:
-            self._datasets[key] = resolved.dataset.load()
-        return self._datasets[key]
+    # -- planning -------------------------------------------------------------
+    def plan(self, position: int, config: ExperimentFields) -> Plan:
+        plan = self.plans.build(position, config)
+        if len(plan.prepared.split.forget) == 0:
+            raise UnlearnkitError(f"the forget set is empty: forget = {config.forget.model_dump()} selects no training sample")
+        return plan
 
-    def run(self, experiments: list[ExperimentConfig]) -> RunSummary:
+    def plan_all(self, configs: Sequence[ExperimentFields]) -> list[Plan]:
+        """Every experiment's data, split and forget set: a request that cannot be met fails before anything is written."""
+        plans = []
+        for position, config in enumerate(configs):
+            try:
+                plans.append(self.plan(position, config))
+            except UnlearnkitError as error:
+                raise type(error)(f"experiment[{position}] ({config.name!r}): {error}") from error
+        return plans
+
+    def save_configuration(self, plan: Plan) -> None:
+        """Keep the whole configuration and the run keys it asks for.
+
+        The report reads report-time settings (population metrics) from it,
+        and shows only these runs: a label re-run with another recipe
+        replaces its earlier rows instead of being averaged with them.
+        """
+        self.store.save_experiment(plan.name, plan.position, plan.resolved.config.model_dump(mode="json"), plan.run_keys())
+
+    def context(self) -> WorkContext:
+        return WorkContext(self.plans, self.progress)
+
+    def sweep(self, summary: RunSummary) -> Sweep:
+        return Sweep(self.store, summary, self.log, self.cpus_per_unit)
+
+    def execute(self, sweep: Sweep) -> list[Failure]:
+        """Run the sweep's jobs; its results are in the store when this returns, its failures in the summary."""
+        failures = self.executor.run(sweep.jobs, self.context(), self.progress)
+        sweep.summary.failures += failures
+        sweep.summary.units += len(sweep.jobs)
+        return failures
+
+    # -- running --------------------------------------------------------------
+    def run(self, configs: Sequence[ExperimentFields]) -> RunSummary:
+        plans = self.plan_all(configs)
         summary = RunSummary()
-        # Recommendation experiments (kind = "recommendation") run in recsys_runner.py; their
-        # data and forget sets are all checked here, before anything is trained.
-        from unlearnkit.experiment.recsys_runner import RecommendationRunner
-
-        recommendation = RecommendationRunner(self.store, progress=self.progress, log=self.log)
-        recommendation.prepare([c for c in experiments if c.kind == "recommendation"])
-        for position, config in enumerate(experiments):
-            save_configuration(self.store, position, config)
-            if config.kind == "recommendation":
-                recommendation.run_experiment(position, config, summary)
-            else:
-                self.run_experiment(position, ResolvedExperiment.build(config), summary)
+        sweep = self.sweep(summary)
+        for plan in plans:
+            self.save_configuration(plan)
+            self.add_plan(sweep, plan)
+        self.record_failures("run", plans, self.execute(sweep))
         return summary
 
-    def run_experiment(self, position: int, resolved: ResolvedExperiment, summary: RunSummary) -> None:
-        config = resolved.config
-        pending: dict[int, list[tuple[int, str, UnlearningMethod]]] = {}
-        missing_reference: dict[int, bool] = {}
-        for seed in config.seeds:
+    def record_failures(self, command: str, plans: Sequence[Plan], failures: Sequence[Failure]) -> None:
+        """Keep what failed in this ``command`` of these experiments (and forget what failed in the one before)."""
+        records = [
+            FailureRecord(
+                key=f.key, command=command, experiment=f.experiment, unit=f.job, error=f.error, traceback=f.traceback,
+                attempts=f.attempts, blocked_by=f.blocked_by,
+            )
+            for f in failures
+        ]
+        self.store.replace_failures(command, [plan.name for plan in plans], records)
+
+    def run_plan(self, plan: Plan, summary: RunSummary, seeds: Sequence[int] | None = None) -> None:
+        """Run one planned experiment (all its seeds, or ``seeds``) now."""
+        sweep = self.sweep(summary)
+        self.add_plan(sweep, plan, seeds)
+        self.record_failures("run", [plan], self.execute(sweep))
+
+    def add_plan(self, sweep: Sweep, plan: Plan, seeds: Sequence[int] | None = None) -> None:
+        """The jobs of one experiment: for each seed whose runs or reference are missing, the models it needs and its runs."""
+        seeds = plan.resolved.config.seeds if seeds is None else seeds
+        pending: dict[int, list[int]] = {}
+        for seed in seeds:
             pending[seed] = []
-            missing_reference[seed] = not self.store.has_reference(resolved.reference_key(seed))
-            for index, (label, method) in enumerate(resolved.methods):
-                if self.store.has_run(resolved.run_key(label, method, seed)):
-                    summary.skipped.append(f"{config.name}/{label}/seed{seed}")
+            for position, (label, method) in enumerate(plan.resolved.methods):
+                if self.store.has_run(run_key(plan.resolved, label, method, seed)):
+                    sweep.summary.skipped.append(run_name(plan, label, seed))
                 else:
-                    pending[seed].append((index, label, method))
+                    pending[seed].append(position)
+        missing_reference = {seed: not self.store.has_reference(reference_key(plan.resolved, seed)) for seed in seeds}
         if not any(pending.values()) and not any(missing_reference.values()):
-            self.log(f"{config.name}: every run is already in the store")
+            self.log(f"{plan.name}: every run is already in the store")
             return
-        data = self.load(resolved)
-        split = resolved.split_spec.build(data, resolved.selector)
-        self.log(f"{config.name}: {data.name} split {split.describe()}")
-        for seed in config.seeds:
-            # A store written before references were kept gets them from the model cache (no retraining).
+        self.log(f"{plan.name}: split {plan.prepared.split.describe()}")
+        for seed in seeds:
             if pending[seed] or missing_reference[seed]:
-                self._run_seed(position, resolved, data, split, seed, pending[seed], summary)
+                self.add_seed(sweep, plan, seed, pending[seed], missing_reference[seed])
 
-    def reference_split(self, resolved: ResolvedExperiment, split: Split) -> Split:
-        """Untraining: retrain without the forget set. Unlearning: without the whole forget distribution."""
-        if resolved.config.goal == "unlearning":
-            return split.with_forget(split.forget_distribution)
-        return split
-
-    def _run_seed(
-        self,
-        position: int,
-        resolved: ResolvedExperiment,
-        data: ClassificationData,
-        split: Split,
-        seed: int,
-        pending: list[tuple[int, str, UnlearningMethod]],
-        summary: RunSummary,
-    ) -> None:
-        config = resolved.config
-        builder, spec = resolved.model_builder, resolved.train_spec
-        original, _ = self.cache.train("original", data, split.train, builder, spec, derive_seed(seed, "original"), self.progress)
-        unlearn_seed = derive_seed(seed, "unlearn")
-        reference_split = self.reference_split(resolved, split)
-        reference, reference_seconds = self.cache.train(
-            "reference", data, reference_split.retain, builder, spec, unlearn_seed, self.progress
-        )
-        reference_outputs = ModelOutputs.compute(reference, data, split)
-        info = {
-            name: {
-                "direction": metric.direction,
-                "goals": sorted(metric.goals),
-                "notion": metric.notion,
-                "needs_reference": metric.needs_reference,
-            }
-            for name, metric in resolved.metrics
-        }
-        reference_key = resolved.reference_key(seed)
-        if not self.store.has_reference(reference_key):
-            # The reference scored against itself: the target values the report compares methods with.
-            ctx = EvalContext(reference_outputs, reference_seconds, reference_outputs, reference_seconds, seed, reference, data, split)
-            record = ReferenceRecord(
-                reference_key=reference_key,
-                goal=config.goal,
-                seed=seed,
-                seconds=reference_seconds,
-                metrics={name: metric.compute(ctx) for name, metric in resolved.metrics},
-                metric_info=info,
-                config=resolved.reference_config(seed),
-                version=__version__,
-            )
-            self.store.write_reference(record, _arrays(reference_outputs))
-        for method_position, label, method in pending:
-            task = UnlearnTask(data, split, spec, builder, torch.Generator().manual_seed(unlearn_seed), self.progress)
-            result = self._unlearn(method, original, task, data, split, builder, spec, unlearn_seed)
-            outputs = ModelOutputs.compute(result.model, data, split)
-            ctx = EvalContext(outputs, result.seconds, reference_outputs, reference_seconds, seed, result.model, data, split)
-            metrics = {name: metric.compute(ctx) for name, metric in resolved.metrics}
-            run_key = resolved.run_key(label, method, seed)
-            record = RunRecord(
-                run_key=run_key,
-                experiment=config.name,
-                experiment_position=position,
-                method=type(method).__name__,
-                label=label,
-                method_position=method_position,
-                seed=seed,
-                goal=config.goal,
-                seconds=result.seconds,
-                metrics=metrics,
-                metric_info=info,
-                diagnostics=result.diagnostics,
-                config=resolved.run_config(label, method, seed),
-                version=__version__,
-            )
-            self.store.write_run(record, _arrays(outputs))
-            summary.executed.append(f"{config.name}/{label}/seed{seed}")
-            self.log(f"{config.name}/{label}/seed{seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-
-    def _unlearn(
-        self,
-        method: UnlearningMethod,
-        original: nn.Module,
-        task: UnlearnTask,
-        data: ClassificationData,
-        split: Split,
-        builder: ModelBuilder,
-        spec: TrainSpec,
-        unlearn_seed: int,
-    ) -> UnlearnResult:
-        if isinstance(method, Retrain):
-            # Retraining is deterministic in its seed; the cache returns the very
-            # model Retrain().unlearn would train (tested), with the time it took.
-            model, seconds = self.cache.train("retrain", data, split.retain, builder, spec, unlearn_seed, self.progress)
-            return UnlearnResult(model, seconds, {"cached_training": True})
-        return method.unlearn(original, task)
+    def add_seed(self, sweep: Sweep, plan: Plan, seed: int, positions: list[int], missing_reference: bool) -> None:
+        original = sweep.model(plan, "original", seed)
+        reference = sweep.model(plan, "reference", seed)
+        if missing_reference:
+            sweep.reference_record(plan, seed, reference_key(plan.resolved, seed), original, reference)
+        for position in positions:
+            label, method = plan.resolved.methods[position]
+            inputs: tuple[Job, ...] = (original, reference)
+            if method.role == "retrain":
+                inputs += (sweep.model(plan, "retrain", seed, label),)
+            elif method.original == "own":
+                inputs += (sweep.own_original(plan, method, seed),)
+            sweep.run(plan, position, seed, run_key(plan.resolved, label, method, seed), inputs)

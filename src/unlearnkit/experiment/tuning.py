@@ -3,10 +3,11 @@
 For each method, candidate settings (the configured one plus points of the
 method's declared ``search_space``; a seeded random subset when the grid is
 larger than the budget) are run on a *tuning seed* that is not one of the
-experiment's evaluation seeds, and scored by their gap to that seed's
-retrained reference on forget, retain and **validation** data. Test and
-held-out forget samples are never read, so the evaluation that follows is
-not tuned on what it reports.
+experiment's evaluation seeds, and scored by the kind's selection gap to
+that seed's retrained reference (:meth:`ExperimentKind.selection_gap`: from
+forget, retain and **validation** data). Test and held-out forget samples
+are never read, so the evaluation that follows is not tuned on what it
+reports. Every kind is tuned the same way.
 """
 
 from __future__ import annotations
@@ -19,42 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnkit import __version__
-from unlearnkit.data.dataset import ClassificationData
-from unlearnkit.data.splits import Split
 from unlearnkit.errors import UnsuitableSettingError
-from unlearnkit.experiment.resolve import ResolvedExperiment, derive_seed, stable_hash
+from unlearnkit.experiment.executor import Job
+from unlearnkit.experiment.keys import derive_seed, stable_hash
 from unlearnkit.experiment.runner import Runner
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.experiment.sweep import RunSummary, Sweep
+from unlearnkit.experiment.units import FaultPointProgress, Plan, PlanRef, TrainedState, WorkContext, restore_own_original
+from unlearnkit.methods.base import UnlearningMethod
 from unlearnkit.methods.registry import METHODS
-from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import ModelOutputs
 from unlearnkit.progress import Progress
-
-
-def selection_gap(outputs: ModelOutputs, reference: ModelOutputs, seed: int = 0) -> float:
-    """Mean |difference to the reference| in points over forget, retain, validation accuracy and a validation MIA.
-
-    The MIA is MIA-efficacy with validation samples as the non-members, so
-    no test sample is involved.
-    """
-
-    def components(out: ModelOutputs) -> dict[str, float]:
-        n = min(len(out.labels["retain"]), len(out.labels["validation"]))
-        pick = np.random.default_rng(seed).permutation(len(out.labels["retain"]))[:n]
-        return {
-            "forget_acc": fn.accuracy(out.logits["forget"], out.labels["forget"]),
-            "retain_acc": fn.accuracy(out.logits["retain"], out.labels["retain"]),
-            "validation_acc": fn.accuracy(out.logits["validation"], out.labels["validation"]),
-            "mia_efficacy": fn.mia_efficacy(
-                fn.true_class_confidence(out.logits["retain"][pick], out.labels["retain"][pick]),
-                fn.true_class_confidence(out.logits["validation"], out.labels["validation"]),
-                fn.true_class_confidence(out.logits["forget"], out.labels["forget"]),
-            ),
-        }
-
-    keys = ("forget_acc", "retain_acc", "validation_acc", "mia_efficacy")
-    return fn.avg_gap(components(outputs), components(reference), keys)
+from unlearnkit.version import __version__
 
 
 def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[str, Any]]:
@@ -68,7 +43,7 @@ def candidates(method: UnlearningMethod, budget: int, seed: int) -> list[dict[st
     """
     base = method.get_params()
     space = type(method).search_space
-    grid = [{**base, **dict(zip(space, values))} for values in itertools.product(*space.values())]
+    grid = [{**base, **dict(zip(space, values, strict=True))} for values in itertools.product(*space.values())]
     if len(grid) > budget - 1:
         order = np.random.default_rng(seed).permutation(len(grid))[: budget - 1]
         grid = [grid[i] for i in sorted(order)]
@@ -97,70 +72,107 @@ class MethodTuning:
 
 @dataclass
 class TuningSetting:
-    """The fixed part of every trial on one tuning seed: the models, the split and what identifies them."""
+    """The fixed part of every trial on one tuning seed: the original, the reference's outputs, the seeds."""
 
-    data: ClassificationData
-    split: Split
-    resolved: ResolvedExperiment
+    plan: Plan
     original: torch.nn.Module
-    reference_outputs: ModelOutputs
-    reference_seconds: float
+    reference_outputs: Any
     tuning_seed: int
     unlearn_seed: int
-    key: str  # hash of the two models and the split the trials are scored on
     progress: Progress
 
-    @classmethod
-    def prepare(cls, runner: Runner, resolved: ResolvedExperiment, tuning_seed: int, progress: Progress) -> TuningSetting:
-        """Train (or load from the cache) the tuning seed's original and retrained reference."""
-        data = runner.load(resolved)
-        split = resolved.split_spec.build(data, resolved.selector)
-        builder, spec = resolved.model_builder, resolved.train_spec
-        original_seed, unlearn_seed = derive_seed(tuning_seed, "original"), derive_seed(tuning_seed, "unlearn")
-        original, _ = runner.cache.train("original", data, split.train, builder, spec, original_seed, progress)
-        retain = runner.reference_split(resolved, split).retain
-        reference, reference_seconds = runner.cache.train("reference", data, retain, builder, spec, unlearn_seed, progress)
-        key = stable_hash(
-            [
-                runner.cache.key(data, split.train, builder, spec, original_seed),
-                runner.cache.key(data, retain, builder, spec, unlearn_seed),
-                stable_hash([split.forget.tolist(), split.validation.tolist()]),
-                tuning_seed,
-            ]
-        )
-        reference_outputs = ModelOutputs.compute(reference, data, split)
-        return cls(data, split, resolved, original, reference_outputs, reference_seconds, tuning_seed, unlearn_seed, key, progress)
-
-    def trial_key(self, method: UnlearningMethod, params: dict[str, Any]) -> str:
-        return stable_hash([self.key, type(method).__name__, params, __version__])
-
-    def score(self, candidate: UnlearningMethod) -> tuple[float, float, str | None]:
+    def score(
+        self, candidate: UnlearningMethod, own_original: torch.nn.Module | None = None, label: str | None = None
+    ) -> tuple[float, float, str | None]:
         """(selection gap, seconds, None) of one setting, or (inf, inf, why) for a setting that failed on this model.
 
         Divergence and a setting unsuitable for this model are legitimate
         outcomes of a search, not errors of the tool: the setting is kept as
         tried and never selectable.
         """
-        generator = torch.Generator().manual_seed(self.unlearn_seed)
-        task = UnlearnTask(self.data, self.split, self.resolved.train_spec, self.resolved.model_builder, generator, self.progress)
+        kind, resolved, prepared = self.plan.kind, self.plan.resolved, self.plan.prepared
+        start = self.original if own_original is None else own_original
+        unlearned = self.plan.prepared_for(label)  # what the entry unlearns (its forget expansion, if any)
+        task = kind.task(resolved, unlearned, torch.Generator().manual_seed(self.unlearn_seed), self.progress)
+        kind.warm_up(start, prepared)
         try:
-            result = candidate.unlearn(self.original, task)
+            result = candidate.unlearn(start, task)
         except (FloatingPointError, UnsuitableSettingError) as error:
             return float("inf"), float("inf"), str(error)
-        outputs = ModelOutputs.compute(result.model, self.data, self.split)
-        return selection_gap(outputs, self.reference_outputs, self.tuning_seed), result.seconds, None
+        outputs = kind.outputs(result.model, prepared)
+        return kind.selection_gap(prepared, outputs, self.reference_outputs, self.tuning_seed), result.seconds, None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    gap: float
+    seconds: float
+    failure: str | None  # why the setting is unusable on this model (None: it ran)
+
+
+@dataclass(frozen=True)
+class TrialUnit:
+    """One tuning trial: one setting of one method on one tuning seed, scored (a unit of work, see :mod:`.units`)."""
+
+    plan: PlanRef
+    method: type[UnlearningMethod]
+    params: dict[str, Any]
+    tuning_seed: int
+    label: str | None = None  # the entry the setting is tried for (its forget expansion, if any)
+
+    def __call__(
+        self, context: WorkContext, original: TrainedState, reference: TrainedState, own: TrainedState | None = None
+    ) -> TrialResult:
+        plan = context.plans.plan(self.plan)
+        candidate = self.method.from_params(self.params)
+        progress = FaultPointProgress(context.progress)
+        setting = TuningSetting(
+            plan,
+            context.plans.evaluated(plan, original).model,
+            context.plans.evaluated(plan, reference).outputs,
+            self.tuning_seed,
+            derive_seed(self.tuning_seed, "unlearn"),
+            progress,
+        )
+        own_model = None
+        if own is not None:
+            own_model = restore_own_original(plan, candidate, own, derive_seed(self.tuning_seed, "original"), progress)
+        return TrialResult(*setting.score(candidate, own_model, self.label))
+
+
+@dataclass(frozen=True)
+class TuningSeed:
+    """The driver's view of one tuning seed: the jobs giving its two models, and the key of what trials are scored on."""
+
+    seed: int
+    original: Job
+    reference: Job
+    key: str  # hash of the two models and the split the trials are scored on
+
+    @classmethod
+    def add(cls, sweep: Sweep, plan: Plan, seed: int) -> TuningSeed:
+        original, reference = sweep.model(plan, "original", seed), sweep.model(plan, "reference", seed)
+        split = plan.prepared.split
+        key = stable_hash([original.key, reference.key, stable_hash([split.forget.tolist(), split.validation.tolist()]), seed])
+        return cls(seed, original, reference, key)
+
+    def trial_key(self, plan: Plan, label: str, method: UnlearningMethod, params: dict[str, Any]) -> str:
+        """A trial's key: the setting, what it is scored on and, for an entry that expands the forget set, the expansion."""
+        payload = [self.key, type(method).__name__, params, __version__]
+        expansion = plan.resolved.expansion_params(label)
+        return stable_hash(payload if expansion is None else [*payload, expansion])
 
 
 def tune_experiment(
     runner: Runner,
-    resolved: ResolvedExperiment,
+    plan: Plan,
     *,
     budget: int,
     tuning_seeds: list[int],
     only: list[str] | None = None,
     max_time_fraction: float | None = None,
     log: Callable[[str], None] = lambda message: None,
-    progress: Progress | None = None,
+    summary: RunSummary | None = None,
 ) -> list[MethodTuning]:
     """Score candidate settings of every tunable method on ``tuning_seeds``.
 
@@ -168,27 +180,38 @@ def tune_experiment(
     gap is about as noisy as the differences between good settings); it is
     unusable if it failed on any seed. With ``max_time_fraction``, a setting
     is selectable only if its mean time is at most that fraction of
-    retraining's mean time. Trials already in the store are read, not re-run.
+    retraining's mean time. Trials already in the store are read, not re-run;
+    the others are units of work run by the runner's executor (in parallel
+    under Ray), each stored as it finishes. A trial that crashed (after its
+    retries) is in ``summary.failures`` and counts as unusable here.
     """
     if not tuning_seeds:
         raise ValueError("tune_experiment needs at least one tuning seed")
-    settings = [TuningSetting.prepare(runner, resolved, seed, progress or runner.progress) for seed in tuning_seeds]
-    reference_seconds = float(np.mean([s.reference_seconds for s in settings]))
+    summary = RunSummary() if summary is None else summary
+    sweep = runner.sweep(summary)
+    seeds = [TuningSeed.add(sweep, plan, seed) for seed in tuning_seeds]
+    tunable = [(label, method) for label, method in plan.resolved.methods if type(method).search_space and (not only or label in only)]
+    outcomes: dict[str, tuple[float, float, str]] = {}
+    for label, method in tunable:
+        for params in candidates(method, budget, tuning_seeds[0]):
+            for seed in seeds:
+                _add_trial(runner, sweep, plan, seed, label, method, params, outcomes)
+    failures = runner.execute(sweep)
+    runner.record_failures("tune", [plan], failures)
+    for failure in failures:  # a trial that crashed, or could not run without its models
+        outcomes.setdefault(failure.key, (float("inf"), float("inf"), f"failed ({failure.error})"))
+    reference_times = [runner.store.model_seconds(seed.reference.key) for seed in seeds]
+    known = [seconds for seconds in reference_times if seconds is not None]
+    reference_seconds = float(np.mean(known)) if len(known) == len(reference_times) else float("nan")
     time_limit = float("inf") if max_time_fraction is None else max_time_fraction * reference_seconds
     if max_time_fraction is not None:
         log(f"retraining took {reference_seconds:.1f}s; settings slower than {time_limit:.1f}s are not selectable")
     results = []
-    for label, method in resolved.methods:
-        if not type(method).search_space or (only and label not in only):
-            continue
+    for label, method in tunable:
         tuning = MethodTuning(label, type(method).__name__, time_limit)
         for params in candidates(method, budget, tuning_seeds[0]):
-            scores, notes = [], []
-            for setting in settings:
-                gap, seconds, note = _stored_or_scored(runner, setting, label, method, params)
-                scores.append((gap, seconds))
-                notes.append(note)
-            gaps, times = zip(*scores)
+            scores = [outcomes[seed.trial_key(plan, label, method, params)] for seed in seeds]
+            gaps, times, notes = zip(*scores, strict=True)
             gap = float(np.mean(gaps)) if all(np.isfinite(gaps)) else float("inf")
             seconds = float(np.mean(times)) if np.isfinite(gap) else float("inf")
             tuning.trials.append((params, gap, seconds))
@@ -197,18 +220,36 @@ def tune_experiment(
     return results
 
 
-def _stored_or_scored(
-    runner: Runner, setting: TuningSetting, label: str, method: UnlearningMethod, params: dict[str, Any]
-) -> tuple[float, float, str]:
-    """(gap, seconds, log note) of one setting on one tuning seed, read from the store when it was tried before."""
-    key = setting.trial_key(method, params)
+def _note(gap: float, seconds: float, failure: str | None) -> str:
+    if failure is not None:
+        return f"unusable ({failure})"
+    return f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable"
+
+
+def _add_trial(
+    runner: Runner, sweep: Sweep, plan: Plan, seed: TuningSeed, label: str, method: UnlearningMethod, params: dict[str, Any],
+    outcomes: dict[str, tuple[float, float, str]],
+) -> None:
+    """A trial's outcome from the store when it was tried before, else a job that scores and stores it."""
+    key = seed.trial_key(plan, label, method, params)
     stored = runner.store.load_trial(key)
     if stored is not None:
         gap, seconds = stored
-        return gap, seconds, (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)"
-    gap, seconds, failure = setting.score(type(method).from_params(params))
-    runner.store.save_trial(key, setting.resolved.config.name, label, params, gap, seconds)
-    return gap, seconds, f"unusable ({failure})" if failure else f"selection gap {gap:.2f} in {seconds:.1f}s"
+        outcomes[key] = (gap, seconds, (f"selection gap {gap:.2f} in {seconds:.1f}s" if np.isfinite(gap) else "unusable") + " (stored)")
+        return
+    if any(job.key == key for job in sweep.jobs):  # two labels of one method may try the same setting
+        return
+    candidate = type(method).from_params(params)
+    inputs: tuple[Job, ...] = (seed.original, seed.reference)
+    if candidate.original == "own":
+        inputs += (sweep.own_original(plan, candidate, seed.seed),)
+
+    def save(result: TrialResult) -> None:
+        runner.store.save_trial(key, plan.name, label, params, result.gap, result.seconds)
+        outcomes[key] = (result.gap, result.seconds, _note(result.gap, result.seconds, result.failure))
+
+    unit = TrialUnit(plan.ref(), type(method), params, seed.seed, label if label in plan.expanded else None)
+    sweep.add(Job(f"{plan.name}/trial/{label}/seed{seed.seed}/{stable_hash(params)[:6]}", key, plan.name, unit, inputs, save, sweep.cpus))
 
 
 def recipes_toml(experiment: str, tunings: list[MethodTuning]) -> str:

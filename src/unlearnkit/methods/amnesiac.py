@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.basic import random_wrong_labels
 from unlearnkit.methods.optim import (
     OptimizerChoiceMethod,
@@ -25,6 +25,7 @@ class Amnesiac(OptimizerChoiceMethod):
     shuffled training set, trained with Adam by default as in the
     re-implementation in ``if-loops/selective-synaptic-dampening``.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on retain plus forget samples relabelled with fixed random wrong classes (amnesiac)"
     parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.common import frozen_copy, random_subset
 from unlearnkit.methods.optim import (
     OptimizerChoiceMethod,
@@ -29,6 +29,7 @@ class BadTeacher(OptimizerChoiceMethod):
     KL(target ‖ p_T(student)), averaged over the batch. Adam by default, as
     in the reference implementation (``vikram2000b/bad-teaching-unlearning``).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "distil retain from the original and forget from a random network (bad teacher)"
     parameter_constraints = {

@@ -64,6 +64,22 @@ class UnlearnTask:
 
 
 @dataclass(frozen=True, eq=False)
+class TextClassificationTask(UnlearnTask):
+    """An :class:`UnlearnTask` whose inputs are token ids (``data.x`` int64, kind "text_classification").
+
+    The image-classification methods that only read the model's outputs,
+    parameters and features serve it; those that perturb or synthesise
+    inputs (noise, adversarial steps) do not declare it.
+    """
+
+    kind: ClassVar[str] = "text_classification"
+
+
+# The classifier kinds a method of the model's outputs and parameters serves (images and token ids).
+CLASSIFIER_KINDS: frozenset[str] = frozenset({"classification", "text_classification"})
+
+
+@dataclass(frozen=True, eq=False)
 class UnlearnResult:
     model: nn.Module
     seconds: float
@@ -88,6 +104,22 @@ class UnlearningMethod(Configurable, ABC):
     # "retrain": exact retraining (the untraining reference); "original": do nothing
     # (the baseline gaps are measured against); reports key their special rows on this.
     role: ClassVar[Literal["retrain", "original", "method"]] = "method"
+    # "shared": unlearns from the experiment's original (the kind's recipe on the
+    # training set). "own": needs an original of its own (sharded ensembles), made
+    # by `train_original`, stored by `original_state`, rebuilt by `restore_original`.
+    original: ClassVar[Literal["shared", "own"]] = "shared"
+
+    def train_original(self, task: Any) -> nn.Module:
+        """The original this method unlearns from, when ``original == "own"``."""
+        raise NotImplementedError(f"{type(self).__name__} unlearns from the shared original; it trains none of its own")
+
+    def original_state(self, model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """What the model cache stores of an own original: its state dict and JSON metadata."""
+        return dict(model.state_dict()), {}
+
+    def restore_original(self, task: Any, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
+        """An own original rebuilt from :meth:`original_state`'s output."""
+        raise NotImplementedError(f"{type(self).__name__} unlearns from the shared original; it restores none of its own")
 
     @abstractmethod
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:

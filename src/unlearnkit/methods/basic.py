@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearningMethod, UnlearnTask
 from unlearnkit.methods.optim import (
     GradientMethod,
     OptimizerChoiceMethod,
@@ -27,6 +27,7 @@ class Retrain(UnlearningMethod):
     other method is compared with. An empty forget set retrains on all of
     the training data (the method runs anyway).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "retrain from scratch on the retain set (exact; the reference)"
     role = "retrain"
@@ -45,6 +46,7 @@ class Original(UnlearningMethod):
     The baseline that shows how much there is to forget: its gap to
     retraining is what every other method should close.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "do nothing (the original model; shows how much there is to forget)"
     role = "original"
@@ -55,6 +57,7 @@ class Original(UnlearningMethod):
 
 class Finetune(GradientMethod):
     """Fine-tune on the retain set only, relying on catastrophic forgetting."""
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on the retain set (catastrophic forgetting)"
     parameter_constraints = dict(GradientMethod.common_constraints)
@@ -83,6 +86,7 @@ class NegGrad(OptimizerChoiceMethod):
     gradient vanishes, so SGD at a stable learning rate does not move it
     (and a larger one diverges once it escapes); Adam is the default.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "gradient ascent on the forget set"
     parameter_constraints = dict(OptimizerChoiceMethod.common_constraints)
@@ -116,6 +120,7 @@ class NegGrad(OptimizerChoiceMethod):
 
 class NegGradPlus(OptimizerChoiceMethod):
     """Descent on retain and ascent on forget: L = alpha*CE(retain) - (1-alpha)*CE(forget)."""
+    task_kinds = CLASSIFIER_KINDS
 
     description = "gradient descent on retain plus ascent on forget (NegGrad+)"
     parameter_constraints = {**OptimizerChoiceMethod.common_constraints, "alpha": Interval(float, 0.0, 1.0)}
@@ -161,6 +166,7 @@ def random_wrong_labels(y: torch.Tensor, n_classes: int, generator: torch.Genera
 
 class RandomLabel(GradientMethod):
     """Fine-tune on forget samples relabelled at random (wrong class), mixed with retain batches."""
+    task_kinds = CLASSIFIER_KINDS
 
     description = "train forget samples towards random wrong labels, interleaved with retain"
     parameter_constraints = dict(GradientMethod.common_constraints)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval
 
@@ -39,6 +39,7 @@ class L1Sparse(GradientMethod):
     weight is about lr·alpha·steps/2, so small data sets (few steps) need a
     larger ``alpha`` than the CIFAR recipe's 5e-4.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune on retain with a linearly decaying l1 penalty on the weights (l1-sparse)"
     parameter_constraints = {

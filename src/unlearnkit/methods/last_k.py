@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.errors import InvalidParameterError
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.optim import GradientMethod, shuffled_epochs, steps_per_epoch
 from unlearnkit.params import Interval
 
@@ -73,6 +73,7 @@ class CatastrophicForgettingK(_LastKMethod):
     With few epochs it barely moves forget metrics (on MUFAC CF-3 stays near
     the original); it is a baseline, not a strong unlearner.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "fine-tune only the last k blocks on the retain set (CF-k)"
     parameter_constraints = {**GradientMethod.common_constraints, "k": Interval(int, 1, None)}
@@ -108,6 +109,7 @@ class ExactUnlearningK(_LastKMethod):
     initialisation scheme is the original one. Exact only if the frozen
     blocks never depended on the forget set (they did), hence "exact" in name only.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "re-initialise the last k blocks and train them on the retain set (EU-k)"
     parameter_constraints = {**GradientMethod.common_constraints, "k": Interval(int, 1, None)}

@@ -20,6 +20,7 @@ from unlearnkit.methods.fisher import FisherForgetting
 from unlearnkit.methods.heldout_match import HeldoutMatch
 from unlearnkit.methods.influence import InfluenceUnlearning
 from unlearnkit.methods.l1_sparse import L1Sparse
+from unlearnkit.methods.language_model import LANGUAGE_MODEL_METHODS
 from unlearnkit.methods.last_k import CatastrophicForgettingK, ExactUnlearningK
 from unlearnkit.methods.msg import MaskedSmallGradients
 from unlearnkit.methods.recsys import RECOMMENDATION_METHODS
@@ -55,5 +56,6 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "dlfd": DLFD,
         "heldout_match": HeldoutMatch,
         **RECOMMENDATION_METHODS,
+        **LANGUAGE_MODEL_METHODS,
     },
 )

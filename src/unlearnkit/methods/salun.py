@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.masking import FrozenCoordinates, saliency_mask
 from unlearnkit.methods.optim import (
     GradientMethod,
@@ -31,6 +31,7 @@ class SalUn(GradientMethod):
     ``Unlearn-Saliency`` PR #33). The published code ranks saliency with an
     ascending sort; here the *largest* gradients are kept, as the paper states.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "random-label unlearning restricted to the weights most salient for the forget loss (SalUn)"
     parameter_constraints = {**GradientMethod.common_constraints, "gamma": Interval(float, 0.0, 1.0, "right")}

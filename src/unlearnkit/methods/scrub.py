@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.errors import SplitError
-from unlearnkit.methods.base import UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearnTask
 from unlearnkit.methods.common import distillation_kl, frozen_copy
 from unlearnkit.methods.optim import (
     OptimizerChoiceMethod,
@@ -85,6 +85,7 @@ class Scrub(OptimizerChoiceMethod):
     the one whose forget error is closest to :func:`rewind_reference_error`
     (ties go to the later epoch, which had more retain repair).
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "teacher-student unlearning: diverge from the original on forget, match it on retain (SCRUB, SCRUB+R)"
     parameter_constraints = {

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
+from unlearnkit.methods.base import CLASSIFIER_KINDS, UnlearningMethod, UnlearnTask
 from unlearnkit.methods.flat_loss import FlatLoss, parameter_names
 from unlearnkit.params import Interval
 
@@ -69,6 +69,7 @@ class SelectiveSynapticDampening(UnlearningMethod):
     tiny networks, where forget-dominated parameters also serve the retain
     set, the defaults are destructive and larger lambda (5-10) is needed.
     """
+    task_kinds = CLASSIFIER_KINDS
 
     description = "selective synaptic dampening: shrink parameters the forget set dominates (no training)"
     parameter_constraints = {

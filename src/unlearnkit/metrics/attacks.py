@@ -30,7 +30,8 @@ def prediction_entropy(probs: ArrayLike) -> np.ndarray:
     if (p < 0).any() or not np.isfinite(p).all():
         raise InvalidParameterError("probabilities must be finite and non-negative")
     safe = np.where(p > 0, p, 1.0)
-    return -(p * np.log(safe)).sum(1)
+    entropy: np.ndarray = -(p * np.log(safe)).sum(1)
+    return entropy
 
 
 def confidence_scores(logits: ArrayLike, labels: ArrayLike, kind: ScoreKind = "confidence") -> np.ndarray:
@@ -47,14 +48,17 @@ def confidence_scores(logits: ArrayLike, labels: ArrayLike, kind: ScoreKind = "c
         return logit_scaled_confidence(logits, labels)
     true, rest = true_class_and_rest(logits, labels)
     if kind == "margin":
-        return true - rest
-    log_p_true = true - np.logaddexp(true, rest)
+        margin: np.ndarray = true - rest
+        return margin
+    log_p_true: np.ndarray = true - np.logaddexp(true, rest)
     if kind == "loss":
         return log_p_true
     if kind == "confidence":
-        return np.exp(log_p_true)
+        p_true: np.ndarray = np.exp(log_p_true)
+        return p_true
     log_p = log_softmax(np.asarray(_np(logits), dtype=np.float64), axis=-1)
-    return (np.exp(log_p) * log_p).sum(-1)
+    negative_entropy: np.ndarray = (np.exp(log_p) * log_p).sum(-1)
+    return negative_entropy
 
 
 def _scores(values: ArrayLike, name: str) -> np.ndarray:

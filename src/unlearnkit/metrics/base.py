@@ -24,6 +24,10 @@ from unlearnkit.params import Configurable
 from unlearnkit.training.loop import predict_logits
 
 SPLIT_NAMES = ("retain", "forget", "validation", "test", "heldout_forget")
+# Kinds whose models are classifiers scored by logits (images, token ids): the default of a metric's task_kinds.
+CLASSIFIER_KINDS = frozenset({"classification", "text_classification"})
+# Every kind a timing metric (wall time, speedup, peak memory) serves.
+ALL_KINDS = frozenset({*CLASSIFIER_KINDS, "recommendation", "language_model"})
 Goal = Literal["untraining", "unlearning"]
 
 
@@ -69,6 +73,7 @@ class EvalContext:
     model: nn.Module | None = None
     data: ClassificationData | None = None
     split: Split | None = None
+    peak_memory_mib: float | None = None
     memo: dict[str, Any] = field(default_factory=dict)
 
     def require_reference(self, metric: str) -> tuple[ModelOutputs, float]:
@@ -98,14 +103,26 @@ class Metric(Configurable, ABC):
     goals: ClassVar[frozenset[str]] = frozenset({"untraining", "unlearning"})
     notion: ClassVar[str] = "utility"
     requires_splits: ClassVar[tuple[str, ...]] = ()
-    # Which experiment kinds the metric reads ("classification", "recommendation").
-    task_kinds: ClassVar[frozenset[str]] = frozenset({"classification"})
+    # Which experiment kinds the metric reads ("classification", "text_classification", "recommendation", ...).
+    task_kinds: ClassVar[frozenset[str]] = CLASSIFIER_KINDS
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float: ...
 
+    def needed_splits(self) -> tuple[str, ...]:
+        """The splits this instance reads: ``requires_splits``, plus any its parameters name."""
+        return self.requires_splits
+
+    def arrays(self, ctx: EvalContext) -> dict[str, np.ndarray]:
+        """Per-example arrays behind the number (e.g. each target's exposure), stored with the model; none by default.
+
+        Called after :meth:`compute` with the same context, so a metric can
+        return what ``compute`` memoised instead of computing it again.
+        """
+        return {}
+
     def missing_inputs(self, ctx: EvalContext) -> list[str]:
-        missing = [f"split {s!r}" for s in self.requires_splits if not ctx.outputs.has(s)]
+        missing = [f"split {s!r}" for s in self.needed_splits() if not ctx.outputs.has(s)]
         if self.needs_reference and ctx.reference is None:
             missing.append("the retrained reference")
         return missing

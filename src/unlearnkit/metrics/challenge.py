@@ -72,7 +72,7 @@ def true_class_and_rest(logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarra
         raise InvalidParameterError(f"labels must have shape ({z.shape[-2]},) to match the logits; got {y.shape}")
     if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= z.shape[-1])):
         raise InvalidParameterError(f"labels must be integers in [0, {z.shape[-1]}); got {y.dtype} {y.min(initial=0)}..{y.max(initial=0)}")
-    index = np.broadcast_to(y[:, None], z.shape[:-1] + (1,))
+    index = np.broadcast_to(y[:, None], (*z.shape[:-1], 1))
     true = np.take_along_axis(z, index, axis=-1)[..., 0]
     rest = z.copy()
     np.put_along_axis(rest, index, -np.inf, axis=-1)
@@ -91,7 +91,8 @@ def logit_scaled_confidence(logits: ArrayLike, labels: ArrayLike) -> np.ndarray:
     """
     true, rest = true_class_and_rest(logits, labels)
     log_total = np.logaddexp(true, rest)
-    return np.logaddexp(true - log_total, LOG_FLOOR) - np.logaddexp(rest - log_total, LOG_FLOOR)
+    phi: np.ndarray = np.logaddexp(true - log_total, LOG_FLOOR) - np.logaddexp(rest - log_total, LOG_FLOOR)
+    return phi
 
 
 # --------------------------------------------------------------------------- decision rules
@@ -147,7 +148,7 @@ def rule_epsilons(false_negatives: np.ndarray, false_positives: np.ndarray, n_mo
     fpr = false_positives.astype(np.float32) / n
     keep = np.float32(1.0 - delta)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eps = np.clip(np.fmax(np.log(keep - fpr) - np.log(fnr), np.log(keep - fnr) - np.log(fpr)), 0, None)
+        eps: np.ndarray = np.clip(np.fmax(np.log(keep - fpr) - np.log(fnr), np.log(keep - fnr) - np.log(fpr)), 0, None)
     fn_zero, fp_zero = false_negatives == 0, false_positives == 0
     eps[fn_zero & fp_zero] = np.inf
     eps[fn_zero ^ fp_zero] = np.nan
@@ -171,7 +172,8 @@ class _RuleEpsilons:
 
     def __call__(self, false_negatives: np.ndarray, false_positives: np.ndarray) -> np.ndarray:
         if self.table is not None:
-            return self.table[false_negatives, false_positives]
+            looked_up: np.ndarray = self.table[false_negatives, false_positives]
+            return looked_up
         return rule_epsilons(false_negatives, false_positives, self.n_models, self.delta)
 
 
@@ -202,7 +204,8 @@ def _example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, epsilons: _Ru
     def count_inside(values: np.ndarray) -> np.ndarray:
         upto_right = np.searchsorted(values, right, side="right")[:, None]
         below_left = np.searchsorted(values, left, side="left")
-        return np.maximum(upto_right - below_left, 0)
+        inside: np.ndarray = np.maximum(upto_right - below_left, 0)
+        return inside
 
     double = epsilons(n - count_inside(peaky), count_inside(other))
 

@@ -36,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from unlearnkit.errors import InvalidParameterError, MissingReferenceError
 from unlearnkit.metrics import functional as fn
 from unlearnkit.metrics.base import EvalContext, Metric, split_indices
+from unlearnkit.models.base import Classifier
 from unlearnkit.training.loop import predict_features
 
 # Silhouette is O(n^2) in memory and time; larger test sets are subsampled (seeded).
@@ -74,11 +75,17 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
 def _split_features(ctx: EvalContext, name: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     if ctx.model is None or ctx.data is None or ctx.split is None:
         raise MissingReferenceError(f"metric {metric!r} needs the model, data and split in the evaluation context")
+    if not isinstance(ctx.model, Classifier):
+        raise InvalidParameterError(
+            f"metric {metric!r} reads penultimate features: the model must be an unlearnkit.models.Classifier;"
+            f" got {type(ctx.model).__name__}"
+        )
     key = f"features:{name}"
     if key not in ctx.memo:  # the probe and separability share the test features
         index = torch.as_tensor(split_indices(ctx.split, name))
         ctx.memo[key] = (predict_features(ctx.model, ctx.data.x[index]).numpy(), ctx.data.y[index].numpy())
-    return ctx.memo[key]
+    features_and_labels: tuple[np.ndarray, np.ndarray] = ctx.memo[key]
+    return features_and_labels
 
 
 class _FeatureMetric(Metric):

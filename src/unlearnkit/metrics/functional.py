@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -24,7 +25,7 @@ from unlearnkit.errors import InvalidParameterError
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
 
 
-def _np(values: ArrayLike) -> np.ndarray:
+def _np(values: ArrayLike | float) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
     return np.asarray(values)
@@ -77,6 +78,38 @@ def mia_loss_lr(member_losses: ArrayLike, nonmember_losses: ArrayLike, *, n_spli
     # One BLAS thread: these fits are tiny and oversubscription makes them crawl under load.
     with threadpool_limits(limits=1, user_api="blas"):
         return float(cross_val_score(attack, features, labels, cv=cv, scoring="accuracy").mean())
+
+
+def loss_threshold_auc(member_losses: ArrayLike, nonmember_losses: ArrayLike) -> float:
+    """ROC-AUC of the loss-threshold attack: members are called members when their loss is low.
+
+    The attack scores every example by minus its loss; the AUC is the
+    probability that a random member scores above a random non-member (ties
+    count half). 0.5 = the attacker cannot tell; no model is fitted, so no
+    seed and no cross-validation are involved.
+    """
+    members, nonmembers = _np(member_losses).astype(float), _np(nonmember_losses).astype(float)
+    if len(members) == 0 or len(nonmembers) == 0:
+        raise InvalidParameterError(f"the loss-threshold AUC needs members and non-members; got {len(members)} and {len(nonmembers)}")
+    labels = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
+    return float(roc_auc_score(labels, -np.r_[members, nonmembers]))
+
+
+def loss_rank_scores(member_losses: ArrayLike, nonmember_losses: ArrayLike) -> np.ndarray:
+    """Each member's membership score: the share of non-members whose loss is higher (ties count half), in [0, 1].
+
+    1 = the member's loss is below every non-member's (it looks trained on);
+    0.5 = it sits in the middle of the non-members. The mean over members is
+    :func:`loss_threshold_auc`, so these are that attack's per-example terms.
+    """
+    members, nonmembers = _np(member_losses).astype(float), np.sort(_np(nonmember_losses).astype(float))
+    if len(nonmembers) == 0:
+        raise InvalidParameterError("membership scores need at least one non-member")
+    below_or_equal = np.searchsorted(nonmembers, members, side="right")
+    below = np.searchsorted(nonmembers, members, side="left")
+    higher = len(nonmembers) - below_or_equal
+    scores: np.ndarray = (higher + 0.5 * (below_or_equal - below)) / len(nonmembers)
+    return scores
 
 
 def forgetting_score(mia_accuracy: float) -> float:

@@ -58,7 +58,8 @@ def margins(logits: ArrayLike, labels: ArrayLike) -> np.ndarray:
     Accepts ``(..., n_examples, n_classes)`` logits and ``(n_examples,)`` labels.
     """
     true, rest = true_class_and_rest(logits, labels)
-    return true - rest
+    margin: np.ndarray = true - rest
+    return margin
 
 
 def _two_populations(unlearned: ArrayLike, retrained: ArrayLike, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +80,13 @@ def _two_populations(unlearned: ArrayLike, retrained: ArrayLike, what: str) -> t
 
 
 @overload
-def klom(unlearned_margins: ArrayLike, retrained_margins: ArrayLike, bins: int = 20, percentile: None = None, *, include_max: bool = False) -> np.ndarray: ...
+def klom(
+    unlearned_margins: ArrayLike, retrained_margins: ArrayLike, bins: int = 20, percentile: None = None, *, include_max: bool = False
+) -> np.ndarray: ...
 @overload
-def klom(unlearned_margins: ArrayLike, retrained_margins: ArrayLike, bins: int = 20, percentile: float = ..., *, include_max: bool = False) -> float: ...
+def klom(
+    unlearned_margins: ArrayLike, retrained_margins: ArrayLike, bins: int = 20, percentile: float = ..., *, include_max: bool = False
+) -> float: ...
 
 
 def klom(
@@ -150,7 +155,8 @@ def _bin_fractions(values: np.ndarray, edges: np.ndarray, include_max: bool) -> 
         np.add.at(counts[lo : lo + chunk], (rows, index), 1)
     inside = counts[:, 1 : n_bins + 1].astype(np.float64)
     totals = inside.sum(1, keepdims=True)
-    return np.divide(inside, totals, out=np.zeros_like(inside), where=totals > 0)
+    shares: np.ndarray = np.divide(inside, totals, out=np.zeros_like(inside), where=totals > 0)
+    return shares
 
 
 # --------------------------------------------------------------------------- per-example U-MIA

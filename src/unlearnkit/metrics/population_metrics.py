@@ -14,9 +14,9 @@ The formulas are the pure functions of :mod:`.population` and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -58,7 +58,8 @@ class Population:
 
     @property
     def n_models(self) -> int:
-        return next(iter(self.logits.values())).shape[0]
+        n: int = next(iter(self.logits.values())).shape[0]
+        return n
 
     def require(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in self.logits:
@@ -68,10 +69,18 @@ class Population:
     def accuracies(self, split: str) -> np.ndarray:
         """Accuracy of each model on ``split``."""
         logits, labels = self.require(split)
-        return (logits.argmax(-1) == labels[None, :]).mean(1)
+        accuracy: np.ndarray = (logits.argmax(-1) == labels[None, :]).mean(1)
+        return accuracy
 
 
 Statistic = Callable[[np.ndarray], float]
+
+
+def population_label(name: str, params: Mapping[str, Any]) -> str:
+    """Column name of a population metric: its name, plus the parameters given, e.g. ``klom[split=test]``."""
+    if not params:
+        return name
+    return f"{name}[{','.join(f'{k}={v}' for k, v in sorted(params.items()))}]"
 
 
 def mean(values: np.ndarray) -> float:

@@ -247,17 +247,6 @@ class AUCRecovery(RecommendationMetric):
         )
 
 
-class PeakMemory(RecommendationMetric):
-    description = "extra peak resident memory of the unlearning call, MiB (kernel VmHWM reset at the start; Linux)"
-    direction = "lower"
-    notion = "efficiency"
-
-    def compute(self, ctx: RecEvalContext) -> float:
-        if ctx.peak_memory_mib is None:
-            raise MissingReferenceError("peak memory is read from /proc/self (Linux); it was not measured on this platform")
-        return ctx.peak_memory_mib
-
-
 RECOMMENDATION_METRICS: dict[str, type[Metric]] = {
     "test_auc": TestAUC,
     "validation_auc": ValidationAUC,
@@ -269,5 +258,4 @@ RECOMMENDATION_METRICS: dict[str, type[Metric]] = {
     "retrain_corr_test": RetrainCorrelationTest,
     "forget_mia": ForgetMembership,
     "auc_recovery": AUCRecovery,
-    "peak_memory": PeakMemory,
 }

@@ -8,6 +8,7 @@ from unlearnkit.metrics.collapse import (
     ForgetLossKS,
     LinearProbeAccuracy,
 )
+from unlearnkit.metrics.language_model import Exposure
 from unlearnkit.metrics.population_metrics import (
     UMIA,
     ChallengeScore,
@@ -15,6 +16,7 @@ from unlearnkit.metrics.population_metrics import (
     KLoM,
     PopulationMetric,
 )
+from unlearnkit.metrics.reconstruction_metrics import ReconstructionBaseline, ReconstructionSSIM
 from unlearnkit.metrics.recsys_metrics import RECOMMENDATION_METRICS
 from unlearnkit.metrics.single_model import EntropyMIA, ToW, ToWMIA
 from unlearnkit.metrics.standard import (
@@ -25,12 +27,14 @@ from unlearnkit.metrics.standard import (
     LossMIA,
     MIAEfficacy,
     NoMUS,
+    PeakMemory,
     RetainAccuracy,
     Speedup,
     TestAccuracy,
     ValidationAccuracy,
     WallTime,
 )
+from unlearnkit.metrics.targets import RetainLoss, TargetConfidence, TargetLoss, TargetMargin, TargetMIA, TestLoss
 from unlearnkit.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry(
@@ -51,9 +55,21 @@ METRICS: Registry[type[Metric]] = Registry(
         "tow_mia": ToWMIA,
         "wall_time": WallTime,
         "speedup": Speedup,
+        "peak_memory": PeakMemory,
         "linear_probe_acc": LinearProbeAccuracy,
         "feature_separability": FeatureSeparability,
         "forget_loss_ks": ForgetLossKS,
+        # Per-target figures of the forget set (similar samples: grouped by each target's count in the report).
+        "target_loss": TargetLoss,
+        "target_confidence": TargetConfidence,
+        "target_margin": TargetMargin,
+        "target_mia": TargetMIA,
+        "retain_loss": RetainLoss,
+        "test_loss": TestLoss,
+        "reconstruction_ssim": ReconstructionSSIM,
+        "reconstruction_ssim_baseline": ReconstructionBaseline,
+        # Language models (task kind "language_model").
+        "exposure": Exposure,
         # Recommendation (task kind "recommendation"; wall_time and speedup serve both kinds).
         **RECOMMENDATION_METRICS,
     },

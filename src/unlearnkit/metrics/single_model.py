@@ -34,7 +34,8 @@ class EntropyMIA(Metric):
 
 def _accuracies(outputs: ModelOutputs) -> tuple[float, float, float]:
     """Forget, retain and test accuracy."""
-    return tuple(fn.accuracy(outputs.logits[s], outputs.labels[s]) for s in ("forget", "retain", "test"))  # type: ignore[return-value]
+    forget, retain, test = (fn.accuracy(outputs.logits[s], outputs.labels[s]) for s in ("forget", "retain", "test"))
+    return forget, retain, test
 
 
 class ToW(Metric):

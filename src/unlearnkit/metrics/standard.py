@@ -6,8 +6,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from unlearnkit.errors import MissingReferenceError
 from unlearnkit.metrics import functional as fn
-from unlearnkit.metrics.base import EvalContext, Metric
+from unlearnkit.metrics.base import ALL_KINDS, EvalContext, Metric
 from unlearnkit.params import Interval
 
 
@@ -69,7 +70,8 @@ def loss_mia(ctx: EvalContext) -> float:
             fn.per_example_loss(out.logits[unseen], out.labels[unseen]),
             seed=ctx.seed,
         )
-    return ctx.memo["mia_loss"]
+    auc: float = ctx.memo["mia_loss"]
+    return auc
 
 
 class LossMIA(Metric):
@@ -121,7 +123,8 @@ def svc_mia_efficacy(ctx: EvalContext) -> float:
             fn.true_class_confidence(out.logits["test"], out.labels["test"]),
             fn.true_class_confidence(out.logits["forget"], out.labels["forget"]),
         )
-    return ctx.memo["mia_efficacy"]
+    efficacy: float = ctx.memo["mia_efficacy"]
+    return efficacy
 
 
 class MIAEfficacy(Metric):
@@ -162,7 +165,7 @@ class WallTime(Metric):
     description = "unlearning wall time in seconds (retraining: its whole training)"
     direction = "lower"
     notion = "efficiency"
-    task_kinds = frozenset({"classification", "recommendation"})
+    task_kinds = ALL_KINDS
 
     def compute(self, ctx: EvalContext) -> float:
         return ctx.seconds
@@ -173,8 +176,20 @@ class Speedup(Metric):
     direction = "higher"
     needs_reference = True
     notion = "efficiency"
-    task_kinds = frozenset({"classification", "recommendation"})
+    task_kinds = ALL_KINDS
 
     def compute(self, ctx: EvalContext) -> float:
         _, reference_seconds = ctx.require_reference("speedup")
         return fn.speedup(reference_seconds, ctx.seconds)
+
+
+class PeakMemory(Metric):
+    description = "extra peak resident memory of the unlearning call, MiB (kernel VmHWM reset at the start; Linux)"
+    direction = "lower"
+    notion = "efficiency"
+    task_kinds = ALL_KINDS
+
+    def compute(self, ctx: EvalContext) -> float:
+        if ctx.peak_memory_mib is None:
+            raise MissingReferenceError("peak memory is read from /proc/self (Linux); it was not measured on this platform")
+        return ctx.peak_memory_mib

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.population import PopulationTable, population_tables
 from unlearnkit.report.tables import ExperimentTable, summarise
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+from unlearnkit.store import FailureRecord, ReferenceRecord, RunRecord, StoreReader
 
 
 @dataclass(frozen=True)
@@ -16,16 +16,20 @@ class Report:
     population: list[PopulationTable]
     runs: list[RunRecord]
     references: dict[str, ReferenceRecord]
+    # Units of work that failed in the last `run` of each experiment shown (an experiment may have only these).
+    failures: list[FailureRecord] = field(default_factory=list)
 
 
-def load_report(store: SQLiteStore, experiments: list[str] | None = None) -> Report:
+def load_report(store: StoreReader, experiments: list[str] | None = None) -> Report:
     """The report of every experiment in ``store`` (or of ``experiments`` only; unknown names are an error)."""
     runs = store.current_runs()
+    failures = store.failures("run")
     if experiments:
-        present = list(dict.fromkeys(r.experiment for r in runs))
+        present = list(dict.fromkeys([r.experiment for r in runs] + [f.experiment for f in failures]))
         unknown = sorted(set(experiments) - set(present))
         if unknown:
             raise UnlearnkitError(f"experiments {unknown} are not in the store; it has {present}")
         runs = [r for r in runs if r.experiment in experiments]
+        failures = [f for f in failures if f.experiment in experiments]
     references = store.references()
-    return Report(summarise(runs, references), population_tables(store, runs), runs, references)
+    return Report(summarise(runs, references), population_tables(store, runs), runs, references, failures)

@@ -24,9 +24,13 @@ OFF_GOAL = "not meant for this goal"
 
 
 class GoalTable(Protocol):
-    goal: str
-    metrics: list[str]
-    metric_info: dict[str, dict[str, Any]]
+    # Read-only members: the tables are frozen dataclasses.
+    @property
+    def goal(self) -> str: ...
+    @property
+    def metrics(self) -> list[str]: ...
+    @property
+    def metric_info(self) -> dict[str, dict[str, Any]]: ...
 
 
 def metric_warning(goal: str, metric: str, info: Mapping[str, Any] | None) -> str | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from unlearnkit import __version__
 from unlearnkit.metrics.base import ModelOutputs
+from unlearnkit.metrics.reconstruction import PixelRange, reconstruction_grid
 from unlearnkit.report.build import Report
 from unlearnkit.report.goals import (
     OFF_GOAL,
@@ -20,20 +21,25 @@ from unlearnkit.report.goals import (
     table_rankings,
 )
 from unlearnkit.report.loss_histograms import loss_histogram_figure
-from unlearnkit.report.markdown import ARROWS, format_interval, format_value
+from unlearnkit.report.markdown import ARROWS, failure_lines, format_interval, format_value
 from unlearnkit.report.plots import (
+    Bounds,
     per_class_accuracy,
     png_data_uri,
+    similar_gap_curves,
     time_vs_retrain,
     utility_vs_forgetting,
 )
 from unlearnkit.report.population import (
     BOOTSTRAP_LEVEL,
     PopulationTable,
+    population_against_retrain,
     population_rankings,
 )
-from unlearnkit.report.tables import ExperimentTable, role, run_reference_key
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.report.similar import NO_ORACLE_N, Curve, SimilarSection, similar_section
+from unlearnkit.report.tables import ExperimentTable
+from unlearnkit.store import FailureRecord, RunRecord, StoreReader
+from unlearnkit.version import __version__
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -51,7 +57,7 @@ ul.rankings li { margin: 2px 0; }
 _OFFGOAL = ' class="offgoal"'
 
 
-def _header_cells(metrics: list[str], info: dict[str, dict], warnings: dict[str, str]) -> str:
+def _header_cells(metrics: list[str], info: dict[str, dict[str, Any]], warnings: dict[str, str]) -> str:
     cells = []
     for m in metrics:
         arrow = ARROWS.get(info.get(m, {}).get("direction", ""), "")
@@ -121,18 +127,46 @@ def _population_html(table: PopulationTable) -> str:
     )
 
 
+def _failures_html(failures: list[FailureRecord]) -> str:
+    head, *items = failure_lines(failures)
+    return f'<div class="warning">⚠ {html.escape(head)}<ul>{"".join(f"<li>{html.escape(i[2:])}</li>" for i in items)}</ul></div>'
+
+
 def _img(figure_uri: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{figure_uri}">'
 
 
-Section = Callable[[ExperimentTable, list[RunRecord], Report, SQLiteStore], str]
+Section = Callable[[ExperimentTable, list[RunRecord], Report, StoreReader], str]
 
 
-def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def scatter_axes(table: ExperimentTable) -> tuple[str, str] | None:
+    """The utility and forgetting metrics to plot against each other, chosen from what each metric declares.
+
+    Utility: the last "higher is better" utility metric (tables list retain before
+    test). Forgetting: the first "≈ reference" metric of the goal's notion. Any
+    kind's table qualifies, whatever its metrics are called.
+    """
+    declared = [(m, table.metric_info.get(m, {})) for m in table.metrics]
+    utility = [m for m, info in declared if info.get("notion") == "utility" and info.get("direction") == "higher"]
+    forgetting = [m for m, info in declared if info.get("notion") == table.goal and info.get("direction") == "reference"]
+    return (utility[-1], forgetting[0]) if utility and forgetting else None
+
+
+def metric_bounds(runs: list[RunRecord], metrics: tuple[str, ...]) -> dict[str, Bounds]:
+    """[0, 1] for a metric every run scored within [0, 1] (a proportion: its error bars stop there)."""
+    bounds = {}
+    for metric in metrics:
+        values = [run.metrics[metric] for run in runs if metric in run.metrics]
+        if values and all(0.0 <= value <= 1.0 for value in values):
+            bounds[metric] = (0.0, 1.0)
+    return bounds
+
+
+def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     images = []
-    forgetting = "heldout_forget_acc" if table.goal == "unlearning" else "forget_acc"
-    if "test_acc" in table.metrics and forgetting in table.metrics:
-        images.append(_img(png_data_uri(utility_vs_forgetting(table, "test_acc", forgetting)), "utility vs forgetting"))
+    axes = scatter_axes(table)
+    if axes is not None:
+        images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes, metric_bounds(runs, axes))), "utility vs forgetting"))
     if "wall_time" in table.metrics:
         images.append(_img(png_data_uri(time_vs_retrain(table)), "wall time"))
     return f'<div class="plots">{"".join(images)}</div>' if images else ""
@@ -159,13 +193,13 @@ def _test_accuracy_per_class(out: dict[str, tuple[np.ndarray, np.ndarray]]) -> n
     return np.array([hits[labels == c].mean() if (labels == c).any() else np.nan for c in range(logits.shape[1])])
 
 
-def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: SQLiteStore) -> str:
+def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     by_label = _first_seed_runs(runs)
     first = next(iter(by_label.values()))
-    key = run_reference_key(first)
+    key = first.reference_key
     reference_arrays = store.reference_outputs(key) if key in report.references else None
     if reference_arrays is None:  # a store written before references were kept
-        retrain = next((r for r in by_label.values() if role(r.method) == "retrain" and table.goal == "untraining"), None)
+        retrain = next((r for r in by_label.values() if r.role == "retrain" and table.goal == "untraining"), None)
         reference_arrays = store.outputs(retrain.run_key) if retrain else None
     reference_out = stored_outputs(reference_arrays) if reference_arrays is not None else None
     images, per_class = [], {}
@@ -177,7 +211,7 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
         out = store.outputs(run.run_key)
         if "test" in out:
             per_class[label] = _test_accuracy_per_class(out)
-        if (role(run.method) == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
+        if (run.role == "retrain" and table.goal == "untraining") or "forget" not in out or "test" not in out:
             continue
         figure = loss_histogram_figure(stored_outputs(out), reference=reference_out, title=f"{label} (seed {run.seed}): losses")
         images.append(_img(png_data_uri(figure), f"{label} losses"))
@@ -187,10 +221,84 @@ def _output_plots(table: ExperimentTable, runs: list[RunRecord], report: Report,
     return f'<h3>Per-example outputs (first seed)</h3><div class="plots">{"".join(images)}</div>' if images else ""
 
 
-SECTIONS: list[Section] = [_summary_plots, _output_plots]
+def _curve_rows(curves: list[Curve], ks: list[int]) -> str:
+    rows = []
+    for curve in curves:
+        css = ' class="reference"' if curve.role in ("oracle_n", "influence") else ""
+        cells = "".join(f"<td>{html.escape(curve.values[k].text()) if k in curve.values else '—'}</td>" for k in ks)
+        rows.append(f"<tr{css}><td>{html.escape(curve.label)}</td>{cells}</tr>")
+    return "".join(rows)
 
 
-def render_html(store: SQLiteStore, report: Report) -> str:
+def _remedy_html(section: SimilarSection) -> str:
+    if not section.remedies:
+        return ""
+    names = list(section.remedies[0].gap_base)
+    utilities = sorted({u for r in section.remedies for u in r.utility_base})
+    head = "".join(f"<th>gap {html.escape(n)}: without → with</th>" for n in names)
+    head += "".join(f"<th>{html.escape(u)}: without → with</th>" for u in utilities)
+    body = []
+    for r in section.remedies:
+        cells = "".join(f"<td>{html.escape(r.gap_base[n].text())} → {html.escape(r.gap_remedy[n].text())}</td>" for n in names)
+        cells += "".join(
+            f"<td>{html.escape(r.utility_base[u].text())} → {html.escape(r.utility_remedy[u].text())}</td>" if u in r.utility_base
+            else "<td>—</td>"
+            for u in utilities
+        )
+        body.append(f"<tr><td>{html.escape(r.label)}</td><td>{html.escape(r.base)}</td>{cells}</tr>")
+    return (
+        "<h4>The remedy: forget S ∪ N(S)</h4><p>Each remedy row unlearns the targets and their similar samples; it is set "
+        "beside the same method unlearning the targets only. Gaps are means over all targets of (row − A(D∖N(S))); utility "
+        "is the experiment's metrics. Mean ± std over seeds.</p>"
+        f"<table><tr><th>remedy</th><th>vs</th>{head}</tr>{''.join(body)}</table>"
+    )
+
+
+def _similar_section(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
+    """Residual influence of similar samples: per-target measures by k, both oracles, the remedy, reconstructions."""
+    section = similar_section(store, table.experiment, table.goal, runs, set(report.references))
+    if section is None:
+        return ""
+    parts = [
+        "<h3>Similar samples: the influence left on the targets</h3>",
+        "<p>Each forget target had k similar samples (constructed copies or neighbours) in the training set. "
+        "A(D∖S) retrains without the targets (their similar samples stay); A(D∖N(S)) without the targets and every "
+        "similar sample. Per target, then averaged over the targets with the same k and over seeds (mean ± std).</p>",
+    ]
+    if not section.has_oracle_n:
+        parts.append(f'<div class="warning">{html.escape(NO_ORACLE_N)}</div>')
+    if any(m.gaps for m in section.measures):
+        curves = png_data_uri(similar_gap_curves(table.experiment, section.measures))
+        parts.append(f'<div class="plots">{_img(curves, "gaps over k")}</div>')
+    for measure in section.measures:
+        head = "".join(f"<th>k={k}</th>" for k in measure.ks)
+        parts.append(f"<h4>{html.escape(measure.name)}: {html.escape(measure.description)}</h4>")
+        parts.append(f"<table><tr><th>row</th>{head}</tr>{_curve_rows(measure.curves, measure.ks)}</table>")
+        if measure.gaps:
+            parts.append(
+                f"<p>Gap to A(D∖N(S)), per seed then mean ± std:</p><table><tr><th>row</th>{head}</tr>"
+                f"{_curve_rows(measure.gaps, measure.ks)}</table>"
+            )
+    parts.append(_remedy_html(section))
+    against = population_against_retrain(store, runs)
+    if against is not None:
+        parts.append(_population_html(against).replace("<h3>Population metrics</h3>", "<h4>Population metrics against A(D∖S)</h4>", 1))
+    if section.grid and section.pixel_range is not None:
+        pixel_range = PixelRange(*section.pixel_range)
+        columns = {name: torch.from_numpy(np.asarray(images, dtype=np.float32)) for name, images in section.grid.items()}
+        figure = reconstruction_grid(columns, pixel_range, section.grid_rows)
+        parts.append(
+            "<h4>Reconstructions (first seed, the targets with the most similar samples)</h4><p>The attacker holds the target with "
+            "half its pixel blocks hidden (shown at the background value) and completes them with the candidate the model finds "
+            "most plausible.</p>" + f'<div class="plots">{_img(png_data_uri(figure), "reconstructions")}</div>'
+        )
+    return "".join(parts)
+
+
+SECTIONS: list[Section] = [_summary_plots, _output_plots, _similar_section]
+
+
+def render_html(store: StoreReader, report: Report) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>unlearnkit report</title><style>{_STYLE}</style></head><body>"]
     parts.append(
         f"<h1>unlearnkit report</h1><p>unlearnkit {__version__}; store <code>{html.escape(store.path)}</code>. "
@@ -198,13 +306,20 @@ def render_html(store: SQLiteStore, report: Report) -> str:
         "without the forget set under 'untraining', without the whole forget distribution under 'unlearning'.</p>"
     )
     population = {p.experiment: p for p in report.population}
+    failed: dict[str, list[FailureRecord]] = {}
+    for failure in report.failures:
+        failed.setdefault(failure.experiment, []).append(failure)
     for table in report.tables:
         experiment_runs = [r for r in report.runs if r.experiment == table.experiment]
         parts.append(f"<h2>{html.escape(table.experiment)} <small>(goal: {html.escape(table.goal)})</small></h2>")
         parts.append(_table_html(table))
+        if table.experiment in failed:
+            parts.append(_failures_html(failed.pop(table.experiment)))
         if table.experiment in population:
             parts.append(_population_html(population[table.experiment]))
         if experiment_runs:  # plots read stored outputs; a table built by hand has none
             parts += [section(table, experiment_runs, report, store) for section in SECTIONS]
+    for experiment, failures in failed.items():  # experiments of which no run finished
+        parts.append(f"<h2>{html.escape(experiment)}</h2><p>No run finished.</p>{_failures_html(failures)}")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -63,7 +63,8 @@ def loss_histogram_figure(
     figure = Figure(figsize=(6.0, 4.0), layout="constrained")
     axes = figure.add_subplot()
     for label, values in series.items():
-        axes.hist(values, bins=edges, density=True, alpha=0.45, label=f"{label} (n={len(values)})")
+        # A list, not the array: matplotlib's stubs type ``bins`` as a sequence (same values either way).
+        axes.hist(values, bins=edges.tolist(), density=True, alpha=0.45, label=f"{label} (n={len(values)})")
     axes.set_xlabel("log10 cross-entropy loss" if log_loss else "cross-entropy loss")
     axes.set_ylabel("density")
     axes.legend()

@@ -9,6 +9,8 @@ metric is not meant for the goal.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from unlearnkit.report.goals import (
     OFF_GOAL,
@@ -25,6 +27,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.tables import ExperimentTable
+from unlearnkit.store import FailureRecord
 
 ARROWS = {"higher": "↑", "lower": "↓", "reference": "≈R"}
 
@@ -49,7 +52,7 @@ def format_interval(value: PopulationValue) -> str:
     return f"{_number(value.value)} [{_number(value.low)}, {_number(value.high)}]"
 
 
-def _header(metric: str, info: dict, warned: bool) -> str:
+def _header(metric: str, info: dict[str, Any], warned: bool) -> str:
     arrow = ARROWS.get(info.get("direction", ""), "")
     return f"{metric} {arrow}{' ⚠' if warned else ''}".strip()
 
@@ -125,11 +128,31 @@ def population_markdown(table: PopulationTable) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(tables: list[ExperimentTable], population: list[PopulationTable] | None = None) -> str:
+def failure_lines(failures: Sequence[FailureRecord]) -> list[str]:
+    """What failed in the last `run` of one experiment: the failed units first, then how many could not run."""
+    crashed = [f for f in failures if f.blocked_by is None]
+    waiting = len(failures) - len(crashed)
+    lines = [f"{len(crashed)} unit(s) of work failed in the last `run` (re-running it retries them; tracebacks in the JSON report):"]
+    lines += [f"- {f.unit}: {f.error} (after {f.attempts} attempt(s))" for f in crashed]
+    if waiting:
+        lines.append(f"- {waiting} more could not run without their results")
+    return lines
+
+
+def to_markdown(
+    tables: list[ExperimentTable], population: list[PopulationTable] | None = None, failures: Sequence[FailureRecord] = ()
+) -> str:
     blocks = []
     by_experiment = {t.experiment: t for t in population or []}
+    failed: dict[str, list[FailureRecord]] = {}
+    for failure in failures:
+        failed.setdefault(failure.experiment, []).append(failure)
     for table in tables:
         blocks.append(table_markdown(table))
         if table.experiment in by_experiment:
             blocks.append(population_markdown(by_experiment[table.experiment]))
+        if table.experiment in failed:
+            blocks.append("\n".join("> ⚠ " + line for line in failure_lines(failed.pop(table.experiment))))
+    for experiment, lines in failed.items():  # experiments of which no run finished
+        blocks.append(f"### {experiment}\n\nNo run finished.\n\n" + "\n".join("> ⚠ " + line for line in failure_lines(lines)))
     return "\n\n".join(blocks) + "\n"

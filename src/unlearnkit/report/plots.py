@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
+from unlearnkit.report.similar import Measure
 from unlearnkit.report.tables import ExperimentTable
 
 REFERENCE_COLOUR = "black"  # not in the default colour cycle, so no method shares it
@@ -24,29 +30,95 @@ def png_data_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(figure_png(figure)).decode()
 
 
-def utility_vs_forgetting(table: ExperimentTable, utility: str, forgetting: str) -> Figure:
-    """Each method's mean (utility, forgetting) with seed std as error bars; the reference in black."""
+Bounds = tuple[float, float]
+UNBOUNDED: Bounds = (-math.inf, math.inf)
+
+# Where a label may go relative to its point (offset in points, alignment), tried in this order.
+_LABEL_PLACES = [
+    ((5, 4), "left", "bottom"), ((5, -4), "left", "top"), ((-5, 4), "right", "bottom"), ((-5, -4), "right", "top"),
+    ((0, 9), "center", "bottom"), ((0, -9), "center", "top"), ((12, 0), "left", "center"), ((-12, 0), "right", "center"),
+]
+
+
+def bounded_error(mean: float, std: float, bounds: Bounds) -> tuple[float, float]:
+    """(below, above) lengths of a ±std error bar cut at the metric's bounds (a proportion never leaves [0, 1])."""
+    std = 0.0 if math.isnan(std) else std
+    low, high = bounds
+    return max(0.0, mean - max(low, mean - std)), max(0.0, min(high, mean + std) - mean)
+
+
+def _merged_labels(points: list[tuple[str, float, float]], span: tuple[float, float]) -> list[tuple[str, float, float]]:
+    """Points closer than 1 % of the axes' span share one label ("original = finetune"): they cannot be told apart."""
+    merged: list[tuple[list[str], float, float]] = []
+    for label, x, y in points:
+        for names, mx, my in merged:
+            if abs(mx - x) <= 0.01 * span[0] and abs(my - y) <= 0.01 * span[1]:
+                names.append(label)
+                break
+        else:
+            merged.append(([label], x, y))
+    return [(" = ".join(names), x, y) for names, x, y in merged]
+
+
+def _place_labels(figure: Figure, axes: Axes, points: list[tuple[str, float, float]]) -> None:
+    """Annotate each point at the first of a few places where its label overlaps no label placed before it."""
+    renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]  # matplotlib leaves it unannotated
+    placed: list[Bbox] = []
+    for label, x, y in points:
+        annotation = None
+        for offset, horizontal, vertical in _LABEL_PLACES:
+            annotation = axes.annotate(label, (x, y), textcoords="offset points", xytext=offset, ha=horizontal, va=vertical, fontsize=8)
+            box = annotation.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            annotation.remove()
+            annotation = None
+        if annotation is None:  # every place is taken: the first one, drawn over
+            offset, horizontal, vertical = _LABEL_PLACES[0]
+            annotation = axes.annotate(label, (x, y), textcoords="offset points", xytext=offset, ha=horizontal, va=vertical, fontsize=8)
+        placed.append(annotation.get_window_extent(renderer))
+
+
+def utility_vs_forgetting(
+    table: ExperimentTable, utility: str, forgetting: str, bounds: Mapping[str, Bounds] | None = None
+) -> Figure:
+    """Each method's mean (utility, forgetting) with seed std as error bars (cut at ``bounds``); the reference in black.
+
+    Labels never overlap one another: points that coincide share one label, the others take the first free place around
+    their point.
+    """
+    bounds = bounds or {}
     figure = Figure(figsize=(5.5, 4.2))
     axes = figure.subplots()
+    points = []
     for row in table.rows:
         if utility not in row.mean or forgetting not in row.mean:
             continue
-        is_reference = row.is_reference
+        x, y = row.mean[forgetting], row.mean[utility]
+        xerr = bounded_error(x, row.std[forgetting], bounds.get(forgetting, UNBOUNDED))
+        yerr = bounded_error(y, row.std[utility], bounds.get(utility, UNBOUNDED))
         axes.errorbar(
-            row.mean[forgetting],
-            row.mean[utility],
-            xerr=np.nan_to_num(row.std[forgetting]),
-            yerr=np.nan_to_num(row.std[utility]),
-            fmt="*" if is_reference else "o",
-            markersize=12 if is_reference else 6,
-            color=REFERENCE_COLOUR if is_reference else None,
+            x,
+            y,
+            xerr=[[xerr[0]], [xerr[1]]],
+            yerr=[[yerr[0]], [yerr[1]]],
+            fmt="*" if row.is_reference else "o",
+            markersize=12 if row.is_reference else 6,
+            color=REFERENCE_COLOUR if row.is_reference else None,
             capsize=2,
         )
-        axes.annotate(row.label, (row.mean[forgetting], row.mean[utility]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        points.append((row.label, x, y))
+    for metric, axis in ((forgetting, "x"), (utility, "y")):
+        low, high = bounds.get(metric, UNBOUNDED)
+        if (low, high) == (0.0, 1.0):
+            (axes.set_xlim if axis == "x" else axes.set_ylim)(-0.05, 1.05)
     axes.set_xlabel(forgetting)
     axes.set_ylabel(utility)
     axes.set_title(f"{table.experiment}: {utility} vs {forgetting} (black ★ = reference)", fontsize=9)
     axes.grid(alpha=0.3)
+    x_limits, y_limits = axes.get_xlim(), axes.get_ylim()
+    span = (x_limits[1] - x_limits[0], y_limits[1] - y_limits[0])
+    _place_labels(figure, axes, _merged_labels(points, span))
     return figure
 
 
@@ -89,4 +161,37 @@ def per_class_accuracy(accuracies: Mapping[str, np.ndarray], title: str) -> Figu
     axes.set_title(title, fontsize=9)
     # Below the axes: inside, the legend would hide the bars near 1.0.
     axes.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    return figure
+
+
+def similar_gap_curves(experiment: str, measures: Sequence[Measure]) -> Figure:
+    """One panel per measure: each row's gap to A(D∖N(S)) against k (evenly spaced), seed std as error bars.
+
+    The black line is the influence left by the similar samples (retraining
+    without S vs without S and its neighbours); dashed lines are remedy rows.
+    """
+    shown = [m for m in measures if m.gaps]
+    figure = Figure(figsize=(4.6 * max(len(shown), 1), 3.8))
+    axes_list = figure.subplots(1, max(len(shown), 1), squeeze=False)[0]
+    for axes, measure in zip(axes_list, shown, strict=False):
+        positions = {k: i for i, k in enumerate(measure.ks)}
+        for curve in measure.gaps:
+            ks = [k for k in measure.ks if k in curve.values]
+            style: dict[str, Any] = {"color": REFERENCE_COLOUR, "linewidth": 2.5} if curve.role == "influence" else {}
+            if curve.role == "remedy":
+                style["linestyle"] = "--"
+            axes.errorbar(
+                [positions[k] for k in ks],
+                [curve.values[k].mean for k in ks],
+                yerr=[0.0 if np.isnan(curve.values[k].std) else curve.values[k].std for k in ks],
+                marker="o", markersize=4, capsize=2, label=curve.label, **style,
+            )
+        axes.axhline(0.0, color="grey", linewidth=0.8)
+        axes.set_xticks(range(len(measure.ks)), [str(k) for k in measure.ks])
+        axes.set_xlabel("similar samples per target (k)")
+        axes.set_ylabel(f"{measure.name} − A(D∖N(S))")
+        axes.set_title(f"{experiment}: {measure.name}", fontsize=9)
+        axes.grid(alpha=0.3)
+    if shown:
+        axes_list[0].legend(fontsize=6, loc="upper left")
     return figure

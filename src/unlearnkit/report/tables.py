@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from unlearnkit.experiment.resolve import reference_key
-from unlearnkit.methods.registry import METHODS
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord
+from unlearnkit.store import ReferenceRecord, RunRecord
 
 REFERENCE_LABELS = {
     "untraining": "reference (retrain on D∖S)",
@@ -45,24 +42,9 @@ class ExperimentTable:
         return next((row for row in self.rows if row.is_reference), None)
 
 
-def run_reference_key(run: RunRecord) -> str:
-    """Key of the stored reference a run was compared with (derived from its stored configuration)."""
-    return reference_key(run.config["setting"], run.config["metrics"], run.seed, run.version)
-
-
-@functools.cache
-def _roles() -> dict[str, str]:
-    return {METHODS[name].__name__: METHODS[name].role for name in METHODS}
-
-
-def role(method_class: str) -> str:
-    """The stored method class's role ("retrain", "original" or "method"), from the method registry."""
-    return _roles().get(method_class, "method")
-
-
 def _order(record: RunRecord) -> tuple[int, int]:
     # Retraining is the reference: first row of every table.
-    return (0 if role(record.method) == "retrain" else 1, record.method_position)
+    return (0 if record.role == "retrain" else 1, record.method_position)
 
 
 # Columns derived from other rows of the same seed: name -> (direction, notion, description).
@@ -74,8 +56,8 @@ DERIVED = {
 
 def _derived_per_run(runs: list[RunRecord]) -> dict[str, dict[str, float]]:
     """gap_closed needs an ``original`` row, time_fraction a ``retrain`` row, of the same seed."""
-    originals = {r.seed: r for r in runs if role(r.method) == "original"}
-    retrains = {r.seed: r for r in runs if role(r.method) == "retrain"}
+    originals = {r.seed: r for r in runs if r.role == "original"}
+    retrains = {r.seed: r for r in runs if r.role == "retrain"}
     derived: dict[str, dict[str, float]] = {}
     for run in runs:
         values = {}
@@ -83,7 +65,7 @@ def _derived_per_run(runs: list[RunRecord]) -> dict[str, dict[str, float]]:
         if original is not None and "avg_gap" in run.metrics and original.metrics.get("avg_gap", 0.0) > 0:
             values["gap_closed"] = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
         retrain = retrains.get(run.seed)
-        if retrain is not None and retrain.seconds > 0 and role(run.method) != "original":
+        if retrain is not None and retrain.seconds > 0 and run.role != "original":
             values["time_fraction"] = run.seconds / retrain.seconds
         derived[run.run_key] = values
     return derived
@@ -117,7 +99,7 @@ def summarise(records: list[RunRecord], references: dict[str, ReferenceRecord] |
         info: dict[str, dict[str, Any]] = {}
         for r in runs:
             info.update(r.metric_info)
-        retrain_is_reference = goal == "untraining" and any(role(r.method) == "retrain" for r in runs)
+        retrain_is_reference = goal == "untraining" and any(r.role == "retrain" for r in runs)
         derived = _derived_per_run(runs)
         for name, (direction, notion, _) in DERIVED.items():
             if any(name in d for d in derived.values()):
@@ -126,7 +108,7 @@ def summarise(records: list[RunRecord], references: dict[str, ReferenceRecord] |
                 info[name] = {"direction": direction, "goals": goals, "notion": notion, "needs_reference": True}
         rows = []
         if references and not retrain_is_reference:
-            keys = {run_reference_key(r) for r in runs}
+            keys = {r.reference_key for r in runs}
             stored = sorted((references[k] for k in keys if k in references), key=lambda ref: ref.seed)
             if stored:
                 rows.append(
@@ -135,7 +117,7 @@ def summarise(records: list[RunRecord], references: dict[str, ReferenceRecord] |
         labels = sorted({(_order(r), r.label) for r in runs})
         for _, label in labels:
             group = [r for r in runs if r.label == label]
-            is_reference = retrain_is_reference and role(group[0].method) == "retrain"
+            is_reference = retrain_is_reference and group[0].role == "retrain"
             per_run = [{**r.metrics, **derived.get(r.run_key, {})} for r in group]
             rows.append(_row(label, group[0].method, [r.seed for r in group], metrics, per_run, is_reference))
         tables.append(ExperimentTable(experiment, goal, metrics, info, rows))

@@ -1,5 +1,22 @@
-"""Store stage: the embedded SQLite store of runs, outputs and cached models."""
+"""Store stage: the embedded SQLite store of runs, outputs and cached models.
 
-from unlearnkit.store.sqlite import ReferenceRecord, RunRecord, SQLiteStore
+``StoreReader(path)`` opens a store strictly read-only (reports);
+``SQLiteStore(path)`` also writes. Both refuse a file that is not a usable
+store with a :class:`~unlearnkit.errors.StoreError`.
+"""
 
-__all__ = ["ReferenceRecord", "RunRecord", "SQLiteStore"]
+from unlearnkit.store.records import ROLES, Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.schema import SCHEMA_VERSION
+from unlearnkit.store.sqlite import SQLiteStore, StoreReader
+
+__all__ = [
+    "ROLES",
+    "SCHEMA_VERSION",
+    "Arrays",
+    "FailureRecord",
+    "Outputs",
+    "ReferenceRecord",
+    "RunRecord",
+    "SQLiteStore",
+    "StoreReader",
+]

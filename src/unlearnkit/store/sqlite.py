@@ -1,28 +1,9 @@
-"""The embedded default store: one SQLite file holding runs, per-example outputs and model checkpoints.
+"""The embedded store: one SQLite file holding runs, per-example outputs and model checkpoints.
 
-* ``runs``: one row per (experiment, method, seed) run, keyed by a hash of
-  the resolved configuration and the package version; written once, in one
-  transaction with its outputs, so an interrupted run leaves nothing behind.
-* ``outputs``: per-example logits and labels of each run on each split, so
-  population metrics and reports never need a model again.
-* ``models``: the content-addressed cache of trained originals and retrained
-  references (state dicts saved with ``torch.save``, loaded with
-  ``weights_only=True``), with the training wall time they cost.
-* ``reference_runs`` / ``reference_outputs``: the reference model of each
-  (experiment setting, metric list, seed): its metrics and per-example
-  outputs.  Under "untraining" it is the model of the ``retrain`` method;
-  under "unlearning" (retrain without the whole forget distribution) it is
-  not a method row, and population metrics and reports need its outputs
-  without retraining.
-* ``tuning_trials``: each hyper-parameter setting ``unlearnkit tune`` tried,
-  keyed by a hash of the tuning models, the method and its parameters, with
-  its validation gap and wall time, so tuning resumes after an interruption
-  and a re-selection (another time budget) runs nothing again.
-* ``experiments``: the latest validated configuration of each experiment
-  name, for what is computed at report time (population metrics).
-* ``current_runs``: the run keys that configuration asks for. Runs of an
-  earlier configuration of the same experiment (another recipe under the
-  same label) stay in ``runs`` but reports leave them out.
+:class:`StoreReader` opens the file strictly read-only (reports);
+:class:`SQLiteStore` also writes (runs, tuning), creating the file on the
+first write and migrating an older store then. Every write is one
+transaction; reading never creates a file. The layout is in :mod:`.schema`.
 """
 
 from __future__ import annotations
@@ -30,119 +11,21 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import zipfile
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import torch
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_key TEXT PRIMARY KEY,
-    experiment TEXT NOT NULL,
-    experiment_position INTEGER NOT NULL,
-    method TEXT NOT NULL,
-    label TEXT NOT NULL,
-    method_position INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    goal TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    metrics TEXT NOT NULL,
-    metric_info TEXT NOT NULL,
-    diagnostics TEXT NOT NULL,
-    config TEXT NOT NULL,
-    version TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outputs (
-    run_key TEXT NOT NULL REFERENCES runs(run_key) ON DELETE CASCADE,
-    split TEXT NOT NULL,
-    logits BLOB NOT NULL,
-    labels BLOB NOT NULL,
-    PRIMARY KEY (run_key, split)
-);
-CREATE TABLE IF NOT EXISTS reference_runs (
-    reference_key TEXT PRIMARY KEY,
-    goal TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    seconds REAL NOT NULL,
-    metrics TEXT NOT NULL,
-    metric_info TEXT NOT NULL,
-    config TEXT NOT NULL,
-    version TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reference_outputs (
-    reference_key TEXT NOT NULL REFERENCES reference_runs(reference_key) ON DELETE CASCADE,
-    split TEXT NOT NULL,
-    logits BLOB NOT NULL,
-    labels BLOB NOT NULL,
-    PRIMARY KEY (reference_key, split)
-);
-CREATE TABLE IF NOT EXISTS experiments (
-    name TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    config TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS current_runs (
-    experiment TEXT NOT NULL,
-    run_key TEXT NOT NULL,
-    PRIMARY KEY (experiment, run_key)
-);
-CREATE TABLE IF NOT EXISTS tuning_trials (
-    key TEXT PRIMARY KEY,
-    experiment TEXT NOT NULL,
-    label TEXT NOT NULL,
-    params TEXT NOT NULL,
-    gap REAL NOT NULL,
-    seconds REAL NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS models (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    state BLOB NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_key: str
-    experiment: str
-    experiment_position: int
-    method: str
-    label: str
-    method_position: int
-    seed: int
-    goal: str
-    seconds: float
-    metrics: dict[str, float]
-    metric_info: dict[str, dict[str, Any]]
-    diagnostics: dict[str, Any]
-    config: dict[str, Any]
-    version: str
-
-
-@dataclass(frozen=True)
-class ReferenceRecord:
-    """The reference model of one (experiment setting, metric list, seed): its metrics, time and config."""
-
-    reference_key: str
-    goal: str
-    seed: int
-    seconds: float
-    metrics: dict[str, float]
-    metric_info: dict[str, dict[str, Any]]
-    config: dict[str, Any]
-    version: str
+from unlearnkit.errors import StoreError
+from unlearnkit.safe_load import load_tensors
+from unlearnkit.store.connection import check_store, check_writable_location, open_for_writing, open_read_only
+from unlearnkit.store.records import Arrays, FailureRecord, Outputs, ReferenceRecord, RunRecord
+from unlearnkit.store.schema import TABLES
 
 
 def _array_blob(array: np.ndarray) -> bytes:
@@ -152,158 +35,144 @@ def _array_blob(array: np.ndarray) -> bytes:
 
 
 def _blob_array(blob: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(blob), allow_pickle=False)
+    array: np.ndarray = np.load(io.BytesIO(blob), allow_pickle=False)
+    return array
 
 
-class SQLiteStore:
-    """Results and model cache in one SQLite file (created on first write)."""
+def _output_rows(key_column: str, key: str, outputs: Outputs) -> list[dict[str, Any]]:
+    return [
+        {key_column: key, "split": split, "logits": _array_blob(logits), "labels": _array_blob(labels)}
+        for split, (logits, labels) in outputs.items()
+    ]
+
+
+def _outputs(rows: list[sqlite3.Row]) -> Outputs:
+    return {row["split"]: (_blob_array(row["logits"]), _blob_array(row["labels"])) for row in rows}
+
+
+def _array_rows(owner: str, arrays: Arrays) -> list[dict[str, Any]]:
+    return [{"owner": owner, "name": name, "array": _array_blob(np.asarray(array))} for name, array in sorted(arrays.items())]
+
+
+def _run_row(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run_key": record.run_key,
+        "experiment": record.experiment,
+        "experiment_position": record.experiment_position,
+        "kind": record.kind,
+        "method": record.method,
+        "role": record.role,
+        "label": record.label,
+        "method_position": record.method_position,
+        "seed": record.seed,
+        "goal": record.goal,
+        "seconds": record.seconds,
+        "peak_memory_mib": record.peak_memory_mib,
+        "metrics": json.dumps(record.metrics),
+        "metric_info": json.dumps(record.metric_info),
+        "diagnostics": json.dumps(record.diagnostics, default=str),
+        "config": json.dumps(record.config, sort_keys=True),
+        "version": record.version,
+        "reference_key": record.reference_key,
+        "created_at": time.time(),
+    }
+
+
+def _run_record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_key=row["run_key"],
+        experiment=row["experiment"],
+        experiment_position=row["experiment_position"],
+        kind=row["kind"],
+        method=row["method"],
+        role=row["role"],
+        label=row["label"],
+        method_position=row["method_position"],
+        seed=row["seed"],
+        goal=row["goal"],
+        seconds=row["seconds"],
+        peak_memory_mib=row["peak_memory_mib"],
+        metrics=json.loads(row["metrics"]),
+        metric_info=json.loads(row["metric_info"]),
+        diagnostics=json.loads(row["diagnostics"]),
+        config=json.loads(row["config"]),
+        version=row["version"],
+        reference_key=row["reference_key"],
+    )
+
+
+def _reference_row(record: ReferenceRecord) -> dict[str, Any]:
+    return {
+        "reference_key": record.reference_key,
+        "experiment": record.experiment,
+        "kind": record.kind,
+        "goal": record.goal,
+        "seed": record.seed,
+        "seconds": record.seconds,
+        "metrics": json.dumps(record.metrics),
+        "metric_info": json.dumps(record.metric_info),
+        "config": json.dumps(record.config, sort_keys=True),
+        "version": record.version,
+        "created_at": time.time(),
+    }
+
+
+def _reference_record(row: sqlite3.Row) -> ReferenceRecord:
+    return ReferenceRecord(
+        reference_key=row["reference_key"],
+        experiment=row["experiment"],
+        kind=row["kind"],
+        goal=row["goal"],
+        seed=row["seed"],
+        seconds=row["seconds"],
+        metrics=json.loads(row["metrics"]),
+        metric_info=json.loads(row["metric_info"]),
+        config=json.loads(row["config"]),
+        version=row["version"],
+    )
+
+
+_RUN_ORDER = " ORDER BY experiment_position, experiment, method_position, label, seed"
+
+
+class StoreReader:
+    """A store opened strictly read-only: it never creates, migrates or changes the file.
+
+    The file is checked when the reader is made; a store of an older schema
+    reads as if migrated (nothing is written).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._check()
 
-    @contextmanager
-    def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
-        if not create and not os.path.exists(self.path):
-            raise FileNotFoundError(f"no store at {self.path}")
-        if create:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=60)
-        try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            if create:
-                connection.executescript(_SCHEMA)
-            with connection:
-                yield connection
-        finally:
-            connection.close()
-
-    @contextmanager
-    def _existing(self) -> Iterator[sqlite3.Connection]:
-        """A connection to a store that must exist; tables added since it was written are created empty."""
-        if not self.exists():
-            raise FileNotFoundError(f"no store at {self.path}")
-        with self._connect(create=True) as db:
-            yield db
+    def _check(self) -> None:
+        check_store(self.path)
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read-only view of the store in which every read of one block sees the same state."""
+        return open_read_only(self.path)
+
+    def _select(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._snapshot() as db:
+            return db.execute(sql, parameters).fetchall()
+
+    def _lookup(self, sql: str, parameters: tuple[Any, ...]) -> sqlite3.Row | None:
+        """One row, or None; also None when there is no store file yet (a writer before its first write)."""
+        if not self.exists():
+            return None
+        rows = self._select(sql, parameters)
+        return rows[0] if rows else None
+
     # -- runs -------------------------------------------------------------
     def has_run(self, run_key: str) -> bool:
-        if not self.exists():
-            return False
-        with self._connect(create=True) as db:
-            return db.execute("SELECT 1 FROM runs WHERE run_key = ?", (run_key,)).fetchone() is not None
-
-    def write_run(self, record: RunRecord, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Write a run and its per-example outputs atomically (replacing an earlier copy)."""
-        with self._connect(create=True) as db:
-            db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))
-            db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.run_key,
-                    record.experiment,
-                    record.experiment_position,
-                    record.method,
-                    record.label,
-                    record.method_position,
-                    record.seed,
-                    record.goal,
-                    record.seconds,
-                    json.dumps(record.metrics),
-                    json.dumps(record.metric_info),
-                    json.dumps(record.diagnostics, default=str),
-                    json.dumps(record.config, sort_keys=True),
-                    record.version,
-                    time.time(),
-                ),
-            )
-            db.executemany(
-                "INSERT INTO outputs VALUES (?,?,?,?)",
-                [(record.run_key, split, _array_blob(lg), _array_blob(lb)) for split, (lg, lb) in outputs.items()],
-            )
+        return self._lookup("SELECT 1 FROM runs WHERE run_key = ?", (run_key,)) is not None
 
     def runs(self) -> list[RunRecord]:
-        with self._connect(create=False) as db:
-            rows = db.execute(
-                "SELECT run_key, experiment, experiment_position, method, label, method_position, seed, goal, seconds,"
-                " metrics, metric_info, diagnostics, config, version FROM runs"
-                " ORDER BY experiment_position, experiment, method_position, label, seed"
-            ).fetchall()
-        return [
-            RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]), json.loads(r[10]),
-                      json.loads(r[11]), json.loads(r[12]), r[13])
-            for r in rows
-        ]
-
-    def outputs(self, run_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        with self._connect(create=False) as db:
-            rows = db.execute("SELECT split, logits, labels FROM outputs WHERE run_key = ?", (run_key,)).fetchall()
-        if not rows:
-            raise KeyError(f"no outputs stored for run {run_key}")
-        return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
-
-    # -- references ---------------------------------------------------------
-    def has_reference(self, reference_key: str) -> bool:
-        if not self.exists():
-            return False
-        with self._connect(create=True) as db:
-            return db.execute("SELECT 1 FROM reference_runs WHERE reference_key = ?", (reference_key,)).fetchone() is not None
-
-    def write_reference(self, record: ReferenceRecord, outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Write a reference and its per-example outputs atomically (replacing an earlier copy)."""
-        with self._connect(create=True) as db:
-            db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
-            db.execute(
-                "INSERT INTO reference_runs VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    record.reference_key,
-                    record.goal,
-                    record.seed,
-                    record.seconds,
-                    json.dumps(record.metrics),
-                    json.dumps(record.metric_info),
-                    json.dumps(record.config, sort_keys=True),
-                    record.version,
-                    time.time(),
-                ),
-            )
-            db.executemany(
-                "INSERT INTO reference_outputs VALUES (?,?,?,?)",
-                [(record.reference_key, split, _array_blob(lg), _array_blob(lb)) for split, (lg, lb) in outputs.items()],
-            )
-
-    def references(self) -> dict[str, ReferenceRecord]:
-        """Every stored reference, by key (empty for a store written before references were kept)."""
-        with self._existing() as db:
-            rows = db.execute(
-                "SELECT reference_key, goal, seed, seconds, metrics, metric_info, config, version FROM reference_runs"
-            ).fetchall()
-        return {
-            r[0]: ReferenceRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6]), r[7])
-            for r in rows
-        }
-
-    def reference_outputs(self, reference_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        with self._existing() as db:
-            rows = db.execute(
-                "SELECT split, logits, labels FROM reference_outputs WHERE reference_key = ?", (reference_key,)
-            ).fetchall()
-        if not rows:
-            raise KeyError(f"no outputs stored for reference {reference_key}")
-        return {split: (_blob_array(lg), _blob_array(lb)) for split, lg, lb in rows}
-
-    # -- experiment configurations ------------------------------------------
-    def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
-        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction."""
-        with self._connect(create=True) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO experiments VALUES (?,?,?,?)",
-                (name, position, json.dumps(config, sort_keys=True), time.time()),
-            )
-            db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
-            db.executemany("INSERT INTO current_runs VALUES (?,?)", [(name, key) for key in run_keys])
+        return [_run_record(row) for row in self._select(TABLES["runs"].select_sql() + _RUN_ORDER)]
 
     def current_runs(self) -> list[RunRecord]:
         """The runs of each experiment's latest configuration.
@@ -311,57 +180,188 @@ class SQLiteStore:
         An experiment with no recorded configuration (a store written before
         configurations were kept) contributes all its runs.
         """
-        with self._existing() as db:
+        with self._snapshot() as db:
             current = db.execute("SELECT experiment, run_key FROM current_runs").fetchall()
+            rows = db.execute(TABLES["runs"].select_sql() + _RUN_ORDER).fetchall()
         keys: dict[str, set[str]] = {}
-        for experiment, key in current:
-            keys.setdefault(experiment, set()).add(key)
-        return [r for r in self.runs() if r.experiment not in keys or r.run_key in keys[r.experiment]]
+        for row in current:
+            keys.setdefault(row["experiment"], set()).add(row["run_key"])
+        records = [_run_record(row) for row in rows]
+        return [r for r in records if r.experiment not in keys or r.run_key in keys[r.experiment]]
 
+    def outputs(self, run_key: str) -> Outputs:
+        rows = self._select("SELECT split, logits, labels FROM outputs WHERE run_key = ?", (run_key,))
+        if not rows:
+            raise KeyError(f"no outputs stored for run {run_key}")
+        return _outputs(rows)
+
+    # -- references ---------------------------------------------------------
+    def has_reference(self, reference_key: str) -> bool:
+        return self._lookup("SELECT 1 FROM reference_runs WHERE reference_key = ?", (reference_key,)) is not None
+
+    def references(self) -> dict[str, ReferenceRecord]:
+        """Every stored reference, by key."""
+        rows = self._select(TABLES["reference_runs"].select_sql() + " ORDER BY created_at, reference_key")
+        return {row["reference_key"]: _reference_record(row) for row in rows}
+
+    def reference_outputs(self, reference_key: str) -> Outputs:
+        rows = self._select("SELECT split, logits, labels FROM reference_outputs WHERE reference_key = ?", (reference_key,))
+        if not rows:
+            raise KeyError(f"no outputs stored for reference {reference_key}")
+        return _outputs(rows)
+
+    # -- named arrays of runs and references ---------------------------------
+    def arrays(self, owner: str) -> Arrays:
+        """The named arrays stored with a run or a reference (empty when it stored none)."""
+        rows = self._select("SELECT name, array FROM arrays WHERE owner = ? ORDER BY name", (owner,))
+        return {row["name"]: _blob_array(row["array"]) for row in rows}
+
+    # -- experiment configurations ------------------------------------------
     def experiment_configs(self) -> dict[str, dict[str, Any]]:
-        """The latest configuration stored for each experiment name (empty for older stores)."""
-        with self._existing() as db:
-            rows = db.execute("SELECT name, config FROM experiments ORDER BY position, name").fetchall()
-        return {name: json.loads(config) for name, config in rows}
+        """The latest configuration stored for each experiment name."""
+        rows = self._select("SELECT name, config FROM experiments ORDER BY position, name")
+        return {row["name"]: json.loads(row["config"]) for row in rows}
 
     # -- tuning trials ------------------------------------------------------
     def load_trial(self, key: str) -> tuple[float, float] | None:
         """(gap, seconds) of a stored tuning trial; gap is inf for a setting that diverged."""
-        if not self.exists():
-            return None
-        with self._connect(create=True) as db:
-            row = db.execute("SELECT gap, seconds FROM tuning_trials WHERE key = ?", (key,)).fetchone()
-        return None if row is None else (float(row[0]), float(row[1]))
-
-    def save_trial(self, key: str, experiment: str, label: str, params: dict[str, Any], gap: float, seconds: float) -> None:
-        with self._connect(create=True) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO tuning_trials VALUES (?,?,?,?,?,?,?)",
-                (key, experiment, label, json.dumps(params, sort_keys=True), gap, seconds, time.time()),
-            )
+        row = self._lookup("SELECT gap, seconds FROM tuning_trials WHERE key = ?", (key,))
+        return None if row is None else (float(row["gap"]), float(row["seconds"]))
 
     # -- model cache --------------------------------------------------------
     def load_model(self, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        if not self.exists():
-            return None
-        with self._connect(create=True) as db:
-            row = db.execute("SELECT state, meta FROM models WHERE key = ?", (key,)).fetchone()
+        """A cached state dict and its metadata; a checkpoint that is not plain tensors is refused, never executed."""
+        row = self._lookup("SELECT state, meta FROM models WHERE key = ?", (key,))
         if row is None:
             return None
-        state = torch.load(io.BytesIO(row[0]), weights_only=True)
-        return state, json.loads(row[1])
+        try:
+            state = load_tensors(io.BytesIO(row["state"]))
+        except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
+            raise StoreError(f"store {self.path}: the checkpoint of model {key} cannot be loaded ({type(error).__name__})") from error
+        return state, json.loads(row["meta"])
+
+    def model_keys(self) -> list[str]:
+        return [str(row["key"]) for row in self._select("SELECT key FROM models ORDER BY key")] if self.exists() else []
+
+    # -- failures ---------------------------------------------------------
+    def failures(self, command: str | None = None) -> list[FailureRecord]:
+        """The units that failed in the last ``run`` / ``tune`` of each experiment (every command's when None)."""
+        if not self.exists():
+            return []
+        where, parameters = ("WHERE command = ?", (command,)) if command else ("", ())
+        rows = self._select(f"SELECT * FROM failures {where} ORDER BY experiment, created_at, unit", parameters)
+        return [
+            FailureRecord(
+                key=row["key"], command=row["command"], experiment=row["experiment"], unit=row["unit"], error=row["error"],
+                traceback=row["traceback"], attempts=row["attempts"], blocked_by=row["blocked_by"],
+            )
+            for row in rows
+        ]
+
+    def has_model(self, key: str) -> bool:
+        return self._lookup("SELECT 1 FROM models WHERE key = ?", (key,)) is not None
+
+    def model_seconds(self, key: str) -> float | None:
+        """The training time recorded with a cached model (None when it is not stored)."""
+        row = self._lookup("SELECT meta FROM models WHERE key = ?", (key,))
+        return None if row is None else float(json.loads(row["meta"])["seconds"])
+
+    def model_count(self) -> int:
+        row = self._lookup("SELECT COUNT(*) AS n FROM models", ())
+        return 0 if row is None else int(row["n"])
+
+
+class SQLiteStore(StoreReader):
+    """A store that also writes: the file is created on the first write, and an older store is migrated then.
+
+    Making one checks an existing file (and that a missing one could be
+    created) without writing anything.
+    """
+
+    def _check(self) -> None:
+        if os.path.lexists(self.path):
+            check_store(self.path)
+        check_writable_location(self.path)
+
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        return open_read_only(self.path, writer=True)
+
+    def migrate(self) -> None:
+        """Bring the file to the current schema now (otherwise the first write does)."""
+        with open_for_writing(self.path):
+            pass
+
+    def write_run(self, record: RunRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a run, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
+        row, output_rows = _run_row(record), _output_rows("run_key", record.run_key, outputs)
+        array_rows = _array_rows(record.run_key, arrays or {})
+        with open_for_writing(self.path, "run") as db:
+            db.execute("DELETE FROM runs WHERE run_key = ?", (record.run_key,))  # its outputs go with it (cascade)
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.run_key,))
+            db.execute(TABLES["runs"].insert_sql(), row)
+            db.executemany(TABLES["outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
+
+    def write_reference(self, record: ReferenceRecord, outputs: Outputs, arrays: Arrays | None = None) -> None:
+        """Write a reference, its per-example outputs and its named arrays atomically (replacing an earlier copy)."""
+        row, output_rows = _reference_row(record), _output_rows("reference_key", record.reference_key, outputs)
+        array_rows = _array_rows(record.reference_key, arrays or {})
+        with open_for_writing(self.path, "reference") as db:
+            db.execute("DELETE FROM reference_runs WHERE reference_key = ?", (record.reference_key,))
+            db.execute("DELETE FROM arrays WHERE owner = ?", (record.reference_key,))
+            db.execute(TABLES["reference_runs"].insert_sql(), row)
+            db.executemany(TABLES["reference_outputs"].insert_sql(), output_rows)
+            db.executemany(TABLES["arrays"].insert_sql(), array_rows)
+
+    def save_experiment(self, name: str, position: int, config: dict[str, Any], run_keys: list[str]) -> None:
+        """Record the latest configuration of ``name`` and the run keys it asks for, in one transaction.
+
+        Nothing is written when the store already holds exactly this (a re-run of a finished sweep changes no byte).
+        """
+        row = {"name": name, "position": position, "config": json.dumps(config, sort_keys=True), "updated_at": time.time()}
+        if self.exists():
+            with self._snapshot() as db:
+                stored = db.execute("SELECT position, config FROM experiments WHERE name = ?", (name,)).fetchone()
+                keys = {r["run_key"] for r in db.execute("SELECT run_key FROM current_runs WHERE experiment = ?", (name,))}
+            if stored is not None and (stored["position"], stored["config"]) == (position, row["config"]) and keys == set(run_keys):
+                return
+        with open_for_writing(self.path, "experiment") as db:
+            db.execute(TABLES["experiments"].insert_sql("INSERT OR REPLACE"), row)
+            db.execute("DELETE FROM current_runs WHERE experiment = ?", (name,))
+            db.executemany(TABLES["current_runs"].insert_sql(), [{"experiment": name, "run_key": key} for key in run_keys])
+
+    def save_trial(self, key: str, experiment: str, label: str, params: dict[str, Any], gap: float, seconds: float) -> None:
+        row = {
+            "key": key,
+            "experiment": experiment,
+            "label": label,
+            "params": json.dumps(params, sort_keys=True),
+            "gap": gap,
+            "seconds": seconds,
+            "created_at": time.time(),
+        }
+        with open_for_writing(self.path, "trial") as db:
+            db.execute(TABLES["tuning_trials"].insert_sql("INSERT OR REPLACE"), row)
+
+    def replace_failures(self, command: str, experiments: list[str], failures: list[FailureRecord]) -> None:
+        """The failures of the last ``command`` of ``experiments``: earlier ones removed, these written, in one transaction.
+
+        Nothing is written when there is nothing to remove or add (a clean re-run changes no byte).
+        """
+        if not failures and not any(f.experiment in experiments for f in self.failures(command)):
+            return
+        rows = [
+            {"key": f.key, "command": command, "experiment": f.experiment, "unit": f.unit, "error": f.error, "traceback": f.traceback,
+             "attempts": f.attempts, "blocked_by": f.blocked_by, "created_at": time.time()}
+            for f in failures
+        ]
+        with open_for_writing(self.path, "failures") as db:
+            db.executemany("DELETE FROM failures WHERE command = ? AND experiment = ?", [(command, e) for e in experiments])
+            db.executemany(TABLES["failures"].insert_sql("INSERT OR REPLACE"), rows)
 
     def save_model(self, key: str, kind: str, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        with self._connect(create=True) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?)",
-                (key, kind, json.dumps(meta, sort_keys=True), buffer.getvalue(), time.time()),
-            )
-
-    def model_count(self) -> int:
-        if not self.exists():
-            return 0
-        with self._connect(create=True) as db:
-            return int(db.execute("SELECT COUNT(*) FROM models").fetchone()[0])
+        row = {"key": key, "kind": kind, "meta": json.dumps(meta, sort_keys=True), "state": buffer.getvalue(), "created_at": time.time()}
+        with open_for_writing(self.path, "model") as db:
+            db.execute(TABLES["models"].insert_sql("INSERT OR REPLACE"), row)

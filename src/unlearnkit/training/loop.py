@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unlearnkit.models.base import Classifier
 from unlearnkit.params import Configurable, Interval, Options
 from unlearnkit.progress import Progress, SilentProgress
 
@@ -124,7 +125,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) ->
 
 
 @torch.no_grad()
-def predict_features(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def predict_features(model: Classifier, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Penultimate features (``model.features``) in eval mode."""
     return _batched(model, model.features, x, batch_size)
 

@@ -22,6 +22,8 @@ class InteractionSplitSpec(Configurable):
     the returned data carries the flipped labels.
     """
 
+    description = "seeded random train / validation / test rows, cold rows dropped, ids re-indexed (IFRU)"
+
     parameter_constraints = {
         "train_fraction": Interval(float, 0.0, 1.0, "neither"),
         "validation_fraction": Interval(float, 0.0, 1.0, "neither"),

@@ -8,6 +8,7 @@ import torch
 
 from unlearnkit.data.dataset import ClassificationData, standardise
 from unlearnkit.data.sources.base import DatasetSource, require_file
+from unlearnkit.params import Text
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 _HINT = "apt-get install -y dataset-fashion-mnist (Debian package; run apt-get update first)"
@@ -22,6 +23,7 @@ class FashionMnist(DatasetSource):
     """Fashion-MNIST from the Debian package dataset-fashion-mnist (60k train + 10k test)."""
 
     description = "Fashion-MNIST IDX files of Debian's dataset-fashion-mnist (70k, 28x28, 10 classes)"
+    parameter_constraints = {"directory": Text()}
 
     def __init__(self, *, directory: str = DEFAULT_DIR) -> None:
         self.directory = directory

@@ -69,11 +69,39 @@ def retrain_affected(model: ShardedRecommender, task: RecommendationTask, label:
     }
 
 
-class Sisa(RecommendationMethod):
+class ShardedMethod(RecommendationMethod):
+    """Shared by sharded methods: their own original is stored as a state dict plus each shard's rows."""
+
+    original = "own"
+
+    def original_state(self, model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if not isinstance(model, ShardedRecommender):
+            raise InvalidParameterError(f"{type(self).__name__}'s original is a ShardedRecommender; got {type(model).__name__}")
+        return dict(model.state_dict()), {"shard_rows": [rows.tolist() for rows in model.shard_rows]}
+
+    def restore_original(self, task: RecommendationTask, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> nn.Module:
+        shard_rows = [np.asarray(rows, dtype=np.int64) for rows in meta["shard_rows"]]
+        members = []
+        for rows in shard_rows:
+            # The generator only fills parameters that load_state_dict overwrites.
+            member = task.model_builder.build(task.data.meta, torch.Generator().manual_seed(0))
+            member.condition_on(task.data, rows)
+            members.append(member)
+        aggregator = None
+        if any(name.startswith("aggregator.") for name in state):
+            dim = members[0].user_embedding.shape[1]
+            attention_dim = state["aggregator.attention.user.weight"].shape[0]
+            aggregator = AttentionAggregator(len(members), dim, attention_dim)
+        model = ShardedRecommender(members, shard_rows, aggregator)
+        model.load_state_dict(state)
+        model.eval()
+        return model
+
+
+class Sisa(ShardedMethod):
     """SISA: random disjoint shards, one model each, prediction = mean of the members' logits."""
 
     description = "SISA: random shards, averaged members; retrains only the shards holding forgotten rows"
-    original = "own"
     parameter_constraints = {"n_shards": Interval(int, 2, 1000)}
     search_space = {"n_shards": [3, 5, 10]}
 
@@ -94,7 +122,7 @@ class Sisa(RecommendationMethod):
         return ensemble, retrain_affected(ensemble, task, "SISA")
 
 
-class RecEraser(RecommendationMethod):
+class RecEraser(ShardedMethod):
     """RecEraser: balanced interaction shards from pretrained embeddings, attention aggregation.
 
     The original pretrains one model with the task's recipe, partitions the
@@ -105,7 +133,6 @@ class RecEraser(RecommendationMethod):
     """
 
     description = "RecEraser: balanced shards on pretrained embeddings with an attention aggregator"
-    original = "own"
     parameter_constraints = {
         "n_shards": Interval(int, 2, 1000),
         "partition_iterations": Interval(int, 1, 1000),

@@ -81,18 +81,6 @@ def log_diagnostics(log: RecTrainLog) -> dict[str, float | int | None]:
 
 
 class RecommendationMethod(UnlearningMethod):
-    """Base of recommendation methods.
-
-    ``original`` says which original model the method unlearns from:
-    ``"shared"`` (the task's recipe, :func:`train_original`, the same for
-    every such method) or ``"own"`` (sharded methods, whose original must be
-    trained by :meth:`train_original` with the method's shard settings).
-    """
+    """Base of recommendation methods (see ``original`` on :class:`UnlearningMethod` for sharded ones)."""
 
     task_kinds = frozenset({"recommendation"})
-    original: ClassVar[Literal["shared", "own"]] = "shared"
-
-    def train_original(self, task: RecommendationTask) -> nn.Module:
-        """The original model this method expects as input to ``unlearn``."""
-        self.validate_params()
-        return train_original(task)

@@ -1,0 +1,86 @@
+"""The public Python API: answer a deletion request on a model of your own.
+
+>>> result = unlearnkit.unlearn(model, (x, y), forget_ids, method="scrub", validation=(x_val, y_val))
+>>> result.model, result.seconds, result.metrics["after"]["forget_accuracy"]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import nn
+
+from unlearnkit.requests.base import DeletionResult
+from unlearnkit.requests.run import plan_request, run_request
+
+__all__ = ["DeletionResult", "unlearn"]
+
+
+def unlearn(
+    model: nn.Module,
+    train_data: Any,
+    forget_ids: Any,
+    *,
+    method: str,
+    validation: Any = None,
+    recipe: Any = None,
+    model_factory: Any = None,
+    forget_unit: Literal["rows", "users"] = "rows",
+    seed: int = 0,
+    **hyper_parameters: Any,
+) -> DeletionResult:
+    """Remove ``forget_ids`` of ``train_data`` from ``model`` with ``method``; the caller's model is never modified.
+
+    Args:
+        model: the trained ``torch.nn.Module`` (on the CPU). A classifier maps
+            a batch ``(N, ...)`` to logits ``(N, classes)``; methods that work
+            on the penultimate layer or the last k layers (``cf_k``, ``eu_k``,
+            DLFD's penultimate mode, ...) need it built as
+            ``unlearnkit.models.Classifier(body, head)`` and say so otherwise.
+            An ``unlearnkit.models.recsys.Recommender`` makes it a
+            recommendation request.
+        train_data: the data the model was trained on: a
+            ``torch.utils.data.Dataset`` of ``(x, y)`` pairs or a pair
+            ``(x, y)`` of tensors/arrays (x floating point of any per-example
+            shape, y integer class indices); for a recommender a triple of
+            integer arrays ``(user, item, label)`` with 0/1 labels. Held in memory.
+        forget_ids: indices into ``train_data`` of the examples (rows) to
+            forget, or user ids with ``forget_unit="users"`` (recommenders).
+            Integers, distinct, in range, at least one.
+        method: a registered method of the model's kind (``unlearnkit list methods``).
+        validation: data of the same form the model never trained on. The
+            verification's membership attack compares forget with validation
+            examples, and some methods need it (SCRUB's rewind, DLFD; a
+            recommender's early stopping when retraining).
+        recipe: how the model was trained, a ``unlearnkit.training.TrainSpec``
+            (recommenders: ``unlearnkit.training.recsys.RecTrainSpec``).
+            Only methods that read it need it (``retrain`` trains from scratch
+            with it; ``influence`` takes its weight decay as the L2 strength
+            unless ``l2`` is given); without it they raise
+            ``MissingRecipeError`` naming the method, and every other method runs.
+        model_factory: a callable returning the untrained model, for methods
+            that train a fresh copy (``retrain``, ``eu_k``, ``bad_teacher``).
+            Without it the copy is your model re-initialised with PyTorch's
+            default scheme (Linear, Conv, norm layers; a model with other
+            parameterised layers is refused and asks for a factory).
+        forget_unit: ``"rows"`` (default) or ``"users"`` (recommenders only).
+        seed: seeds every random choice of the method.
+        **hyper_parameters: the method's hyper-parameters, validated before
+            anything runs (an unknown name lists the allowed ones and
+            suggests the closest).
+
+    Returns:
+        A :class:`DeletionResult` with the new ``model``, the method's
+        ``seconds``, verification ``metrics`` before and after (forget /
+        retain / validation accuracy and loss, ``mia_auc``: the
+        loss-threshold attack's AUC of forget vs validation examples),
+        ``method`` and the full ``params``.
+
+    Every bad input raises an ``unlearnkit.errors.UnlearnkitError`` naming
+    the argument, what is allowed and what was given, before any work.
+    """
+    adapter, plan = plan_request(
+        model, train_data, forget_ids, method=method, validation=validation, recipe=recipe,
+        model_factory=model_factory, forget_unit=forget_unit, seed=seed, params=hyper_parameters,
+    )
+    return run_request(adapter, plan, seed)
