@@ -20,8 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from unlearnkit.metrics.functional import avg_gap
-from unlearnkit.report.tables import role
-from unlearnkit.store.sqlite import RunRecord, SQLiteStore
+from unlearnkit.store import RunRecord, SQLiteStore
 
 COMPONENTS = ("retain_acc", "test_acc", "forget_acc", "mia_efficacy")
 
@@ -32,9 +31,9 @@ def per_case(runs: list[RunRecord]) -> dict[str, list[dict[str, float]]]:
     for run in runs:
         by_case[(run.experiment, run.seed)].append(run)
     table: dict[str, list[dict[str, float]]] = defaultdict(list)
-    for (experiment, seed), group in sorted(by_case.items()):
-        original = next(r for r in group if role(r.method) == "original")
-        retrain = next(r for r in group if role(r.method) == "retrain")
+    for _case, group in sorted(by_case.items()):
+        original = next(r for r in group if r.role == "original")
+        retrain = next(r for r in group if r.role == "retrain")
         for run in group:
             values = {k: run.metrics[k] for k in COMPONENTS}
             values["gap_closed"] = 1.0 - run.metrics["avg_gap"] / original.metrics["avg_gap"]
@@ -48,8 +47,8 @@ def noise_floor(runs: list[RunRecord]) -> tuple[float, float]:
     """Mean retrain-vs-retrain avg_gap (points) within each experiment, and as a fraction of the original's gap."""
     gaps, fractions = [], []
     for experiment in sorted({r.experiment for r in runs}):
-        retrains = [r for r in runs if r.experiment == experiment and role(r.method) == "retrain"]
-        originals = [r for r in runs if r.experiment == experiment and role(r.method) == "original"]
+        retrains = [r for r in runs if r.experiment == experiment and r.role == "retrain"]
+        originals = [r for r in runs if r.experiment == experiment and r.role == "original"]
         original_gap = float(np.mean([r.metrics["avg_gap"] for r in originals]))
         for a, b in itertools.combinations(retrains, 2):
             gap = avg_gap(a.metrics, b.metrics)
@@ -88,7 +87,10 @@ def main(store: str, csv_path: str, experiments: list[str]) -> None:
             + " |"
         )
     gap, fraction = noise_floor(runs)
-    print(f"\nretrain-vs-retrain avg_gap: {gap:.2f} points = {fraction:.3f} of the original's gap (ceiling of gap_closed ≈ {1 - fraction:.3f})")
+    print(
+        f"\nretrain-vs-retrain avg_gap: {gap:.2f} points = {fraction:.3f} of the original's gap "
+        f"(ceiling of gap_closed ≈ {1 - fraction:.3f})"
+    )
     with open(csv_path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
