@@ -17,6 +17,7 @@ from unlearnkit.methods.boundary_shrink import BoundaryShrink
 from unlearnkit.methods.conv_transpose import ConvolutionTranspose
 from unlearnkit.methods.dlfd import DLFD
 from unlearnkit.methods.fisher import FisherForgetting
+from unlearnkit.methods.heldout_match import HeldoutMatch
 from unlearnkit.methods.influence import InfluenceUnlearning
 from unlearnkit.methods.l1_sparse import L1Sparse
 from unlearnkit.methods.language_model import LANGUAGE_MODEL_METHODS
@@ -53,6 +54,7 @@ METHODS: Registry[type[UnlearningMethod]] = Registry(
         "msg": MaskedSmallGradients,
         "ct": ConvolutionTranspose,
         "dlfd": DLFD,
+        "heldout_match": HeldoutMatch,
         **RECOMMENDATION_METHODS,
         **LANGUAGE_MODEL_METHODS,
     },
