@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 
 from unlearnkit.report.html import metric_bounds
-from unlearnkit.report.plots import bounded_error, utility_vs_forgetting
+from unlearnkit.report.plots import bounded_error, quality_vs_time, utility_vs_forgetting
 from unlearnkit.report.tables import ExperimentTable, MethodRow
 from unlearnkit.store import RunRecord
 
@@ -97,3 +97,33 @@ def _run(value: float) -> RunRecord:
 
 def test_only_metrics_every_run_scored_within_zero_and_one_are_bounded() -> None:
     assert metric_bounds([_run(0.2), _run(1.0)], ("test_acc", "avg_gap")) == {"test_acc": (0.0, 1.0)}
+
+
+def test_quality_vs_time_puts_each_method_at_its_time_fraction_and_share_closed() -> None:
+    metrics = ["gap_closed", "time_fraction"]
+    info = {"gap_closed": {"direction": "higher", "notion": "untraining"}, "time_fraction": {"direction": "lower", "notion": "efficiency"}}
+
+    def frontier_row(label: str, closed: float, fraction: float | None, reference: bool = False) -> MethodRow:
+        mean = {"gap_closed": closed} if fraction is None else {"gap_closed": closed, "time_fraction": fraction}
+        return MethodRow(label, label, [0, 1], mean, dict.fromkeys(mean, 0.05), reference)
+
+    table = ExperimentTable(
+        "frontier",
+        "untraining",
+        metrics,
+        info,
+        [
+            frontier_row("retrain", 1.0, 1.0, reference=True),
+            frontier_row("original", 0.0, None),  # no time fraction: not on the plot
+            frontier_row("fast", 0.82, 0.048),
+            frontier_row("slow", 0.99, 0.4),
+        ],
+    )
+    figure = quality_vs_time(table)
+    (axes,) = figure.axes
+    assert axes.get_xscale() == "log"
+    labels = {text.get_text(): text.xy for text in axes.texts}
+    assert set(labels) == {"retrain", "fast", "slow"}
+    assert labels["fast"] == pytest.approx((0.048, 0.82)) and labels["slow"] == pytest.approx((0.4, 0.99))
+    top = max(point[1] for c in axes.collections if isinstance(c, LineCollection) for s in c.get_segments() for point in s)
+    assert top == pytest.approx(1.0)  # a share closed's error bar stops at 1

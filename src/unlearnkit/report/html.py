@@ -27,6 +27,7 @@ from unlearnkit.report.plots import (
     drift_curves,
     per_class_accuracy,
     png_data_uri,
+    quality_vs_time,
     similar_gap_curves,
     time_vs_retrain,
     utility_vs_forgetting,
@@ -169,6 +170,8 @@ def _summary_plots(table: ExperimentTable, runs: list[RunRecord], report: Report
     axes = scatter_axes(table)
     if axes is not None:
         images.append(_img(png_data_uri(utility_vs_forgetting(table, *axes, metric_bounds(runs, axes))), "utility vs forgetting"))
+    if any("gap_closed" in row.mean and "time_fraction" in row.mean for row in table.rows):
+        images.append(_img(png_data_uri(quality_vs_time(table)), "quality vs time"))
     if "wall_time" in table.metrics:
         images.append(_img(png_data_uri(time_vs_retrain(table)), "wall time"))
     return f'<div class="plots">{"".join(images)}</div>' if images else ""

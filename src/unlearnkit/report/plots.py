@@ -124,6 +124,41 @@ def utility_vs_forgetting(
     return figure
 
 
+def quality_vs_time(table: ExperimentTable) -> Figure:
+    """The quality–time frontier: each method's share of the gap closed against its time as a fraction of retraining's.
+
+    Means over seeds with seed std as error bars (the share cut at [0, 1]); the
+    time axis is logarithmic, since methods span orders of magnitude; retraining
+    is the black star at (1, 1).
+    """
+    figure = Figure(figsize=(5.5, 4.2))
+    axes = figure.subplots()
+    points = []
+    for row in table.rows:
+        if "gap_closed" not in row.mean or "time_fraction" not in row.mean or row.mean["time_fraction"] <= 0:
+            continue
+        x, y = row.mean["time_fraction"], row.mean["gap_closed"]
+        # On a log axis an error bar may not reach zero: it stops at a tenth of the point's value.
+        x_low = min(row.std["time_fraction"], 0.9 * x)
+        y_err = bounded_error(y, row.std["gap_closed"], (float("-inf"), 1.0))
+        axes.errorbar(
+            x, y, xerr=[[x_low], [row.std["time_fraction"]]], yerr=[[y_err[0]], [y_err[1]]],
+            fmt="*" if row.is_reference else "o", markersize=12 if row.is_reference else 6,
+            color=REFERENCE_COLOUR if row.is_reference else None, capsize=2,
+        )
+        points.append((row.label, x, y))
+    axes.set_xscale("log")
+    axes.set_xlabel("time_fraction (wall time / retraining's, log scale)")
+    axes.set_ylabel("gap_closed")
+    axes.set_title(f"{table.experiment}: quality vs time (black ★ = retraining; up and left is better)", fontsize=9)
+    axes.grid(alpha=0.3, which="both")
+    x_limits, y_limits = axes.get_xlim(), axes.get_ylim()
+    span = (math.log10(x_limits[1]) - math.log10(x_limits[0]), y_limits[1] - y_limits[0])
+    merged = _merged_labels([(label, math.log10(x), y) for label, x, y in points], span)  # closeness judged on the log axis
+    _place_labels(figure, axes, [(label, 10.0**log_x, y) for label, log_x, y in merged])
+    return figure
+
+
 def time_vs_retrain(table: ExperimentTable, metric: str = "wall_time") -> Figure:
     """Horizontal bars of mean wall time (log scale), retraining highlighted."""
     rows = [r for r in table.rows if metric in r.mean and r.mean[metric] > 0]
