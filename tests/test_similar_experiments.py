@@ -187,6 +187,14 @@ def test_the_html_report_shows_the_section_from_the_store_alone(toy_store: Store
     assert output.read_text(encoding="utf-8").count("<img") >= 3
 
 
+def test_the_markdown_report_has_the_section_after_its_experiment(toy_store: StoreReader, capsys) -> None:
+    assert main(["report", "--store", toy_store.path]) == 0
+    text = capsys.readouterr().out
+    table, section = text.index("### toy_similar "), text.index("#### toy_similar: similar samples")
+    assert table < section
+    assert "Gap to A(D∖N(S))" in text[section:]
+
+
 def test_an_experiment_without_similar_samples_has_no_section(tmp_path) -> None:
     raw = copy.deepcopy(TOY)
     path = tmp_path / "plain.sqlite"
