@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from unlearnkit.methods import METHODS
-from unlearnkit.testing import MethodContractError, check_method
+from unlearnkit.testing import MethodContractError, check_method, method_checks
 
 
 def test_roles_mark_the_reference_and_the_baseline() -> None:
@@ -39,3 +39,46 @@ def test_check_method_reports_every_broken_rule() -> None:
     message = str(error.value)
     assert "modified the caller's model" in message
     assert "same seed gave different models" in message
+
+
+def test_a_refused_setting_passes_only_if_the_input_is_untouched_and_the_refusal_repeats() -> None:
+    """Refusing an unsuitable setting is allowed; touching the input first, or refusing only sometimes, is not."""
+    import torch
+
+    from unlearnkit.errors import UnsuitableSettingError
+    from unlearnkit.methods.basic import Finetune
+
+    class Refuses(Finetune):
+        description = "refuses every setting, cleanly"
+
+        def unlearn(self, model, task):  # type: ignore[no-untyped-def]  # a test double
+            raise UnsuitableSettingError("this setting does not suit this model")
+
+    class RefusesAfterTouching(Finetune):
+        description = "changes the caller's model, then refuses"
+
+        def unlearn(self, model, task):  # type: ignore[no-untyped-def]  # deliberately breaks the contract
+            with torch.no_grad():
+                next(model.parameters()).add_(1.0)
+            raise UnsuitableSettingError("this setting does not suit this model")
+
+    calls = []
+
+    class RefusesSometimes(Finetune):
+        description = "refuses every other call"
+
+        def unlearn(self, model, task):  # type: ignore[no-untyped-def]  # deliberately breaks the contract
+            calls.append(1)
+            if len(calls) % 2 == 0:
+                raise UnsuitableSettingError("this setting does not suit this model")
+            return super().unlearn(model, task)
+
+    def run(cls: type[Finetune], name: str) -> None:
+        dict(method_checks(cls))[f"{name}[classification]"]()
+
+    run(Refuses, "untouched_input")
+    run(Refuses, "seeded_determinism")
+    with pytest.raises(MethodContractError, match="modified the caller's model on a classification task before refusing"):
+        run(RefusesAfterTouching, "untouched_input")
+    with pytest.raises(MethodContractError, match="same seed gave different models \\(or refusals\\)"):
+        run(RefusesSometimes, "seeded_determinism")
