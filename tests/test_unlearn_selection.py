@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_unlearn_api import RECIPE, TinyNet, make_data, trained
 from torch import nn
 
 import unlearnkit
+from test_unlearn_api import RECIPE, TinyNet, make_data, trained
 from unlearnkit.errors import InvalidParameterError
 from unlearnkit.testing import parameter_digest
 
@@ -91,3 +91,27 @@ def test_a_selection_it_cannot_make_is_refused_before_any_work(setting, argument
     with pytest.raises(InvalidParameterError, match=message):
         unlearnkit.unlearn(model, train, forget, **call)
     assert parameter_digest(model) == digest
+
+
+def test_a_recommender_request_selects_through_the_same_path() -> None:
+    from test_unlearn_api_recsys import N_ITEMS, N_USERS, interactions
+    from test_unlearn_api_recsys import RECIPE as REC_RECIPE
+    from unlearnkit.data.recsys.interactions import InteractionData
+    from unlearnkit.models.recsys.embedding import Recommender
+    from unlearnkit.training.recsys import fit_recommender
+
+    train, validation = interactions(0, 500), interactions(1, 120)
+    model = Recommender(N_USERS, N_ITEMS, dim=8, layers=0)
+    with torch.no_grad():
+        model.user_embedding.normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
+        model.item_embedding.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+    fit_recommender(model, InteractionData("mine", *train, N_USERS, N_ITEMS), np.arange(500), REC_RECIPE,
+                    torch.Generator().manual_seed(0))
+    result = unlearnkit.unlearn(model, train, list(range(40)), method="finetune_rec", validation=validation,
+                                recipe=REC_RECIPE, select="oracle_free", budget=3, seed=1)
+    assert result.kind == "recommendation" and result.selection is not None
+    trials = result.selection["trials"]
+    assert len(trials) == 3 and all(t["criteria"]["retain_utility"] is None for t in trials)  # the kind's own criteria
+    best = min((t for t in trials if t["feasible"]), key=lambda t: t["score"])
+    assert result.selection["chosen"] == best["params"]
+    assert all(result.params[k] == v for k, v in best["params"].items() if v is not None)
