@@ -169,6 +169,8 @@ def test_the_similar_section_compares_both_oracles_and_the_remedy(toy_store: Sto
     assert remedy["retrain+N"].base == "retrain" and remedy["retrain+N"].gap_remedy["loss"].mean == 0.0
     assert "test_acc" in remedy["finetune+N"].utility_remedy
     assert set(section.grid) >= {"target", "original", "A(D∖S)", "A(D∖N(S))"} and len(section.grid_rows) == 6
+    # the best method's column is a method's, never A(D∖N(S)) again (retrain+N is that model, with gap 0)
+    assert [c for c in section.grid if c.startswith("best: ")] in (["best: finetune"], ["best: finetune+N"])
     text = similar_markdown(section)
     assert "influence left by similar samples" in text and "| retrain+N | retrain |" in text
     against = population_against_retrain(toy_store, runs)
@@ -183,6 +185,14 @@ def test_the_html_report_shows_the_section_from_the_store_alone(toy_store: Store
     output = tmp_path / "report.html"
     assert main(["report", "--store", toy_store.path, "--format", "html", "--output", str(output)]) == 0
     assert output.read_text(encoding="utf-8").count("<img") >= 3
+
+
+def test_the_markdown_report_has_the_section_after_its_experiment(toy_store: StoreReader, capsys) -> None:
+    assert main(["report", "--store", toy_store.path]) == 0
+    text = capsys.readouterr().out
+    table, section = text.index("### toy_similar "), text.index("#### toy_similar: similar samples")
+    assert table < section
+    assert "Gap to A(D∖N(S))" in text[section:]
 
 
 def test_an_experiment_without_similar_samples_has_no_section(tmp_path) -> None:

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         records += requests_records(report.requests)  # one record per chain of deletion requests, after the experiments'
         text = json.dumps(records, indent=2) + "\n"
     else:
-        text = to_markdown(report.tables, report.population, report.failures, report.requests)
+        text = to_markdown(report.tables, report.population, report.failures, report.requests, report.similar)
     if args.output:
         write_atomically(args.output, text)
     else:

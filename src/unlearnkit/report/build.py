@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.report.population import PopulationTable, population_tables
 from unlearnkit.report.requests import RequestChain, request_chains
+from unlearnkit.report.similar import SimilarSection, similar_section
 from unlearnkit.report.tables import ExperimentTable, summarise
 from unlearnkit.store import FailureRecord, ReferenceRecord, RunRecord, StoreReader
 
@@ -21,6 +22,8 @@ class Report:
     failures: list[FailureRecord] = field(default_factory=list)
     # Chains of deletion requests answered by `unlearnkit forget` (none in a store without audit rows).
     requests: list[RequestChain] = field(default_factory=list)
+    # experiment -> its similar-samples section (experiments with a `similar` table only).
+    similar: dict[str, SimilarSection] = field(default_factory=dict)
 
 
 def load_report(store: StoreReader, experiments: list[str] | None = None) -> Report:
@@ -39,4 +42,11 @@ def load_report(store: StoreReader, experiments: list[str] | None = None) -> Rep
         failures = [f for f in failures if f.experiment in experiments]
     references = store.references()
     chains = [] if experiments else request_chains(store)
-    return Report(summarise(runs, references), population_tables(store, runs), runs, references, failures, chains)
+    tables = summarise(runs, references)
+    similar = {}
+    for table in tables:
+        experiment_runs = [r for r in runs if r.experiment == table.experiment]
+        section = similar_section(store, table.experiment, table.goal, experiment_runs, set(references))
+        if section is not None:
+            similar[table.experiment] = section
+    return Report(tables, population_tables(store, runs), runs, references, failures, chains, similar)

@@ -39,7 +39,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.requests import DRIFT_SENTENCE, INTRODUCTION, RequestChain, chain_table, chain_title
-from unlearnkit.report.similar import NO_ORACLE_N, Curve, SimilarSection, similar_section
+from unlearnkit.report.similar import NO_ORACLE_N, Curve, SimilarSection
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store import FailureRecord, RunRecord, StoreReader
 from unlearnkit.version import __version__
@@ -261,7 +261,7 @@ def _remedy_html(section: SimilarSection) -> str:
 
 def _similar_section(table: ExperimentTable, runs: list[RunRecord], report: Report, store: StoreReader) -> str:
     """Residual influence of similar samples: per-target measures by k, both oracles, the remedy, reconstructions."""
-    section = similar_section(store, table.experiment, table.goal, runs, set(report.references))
+    section = report.similar.get(table.experiment)
     if section is None:
         return ""
     parts = [

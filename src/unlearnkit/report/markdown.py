@@ -9,7 +9,7 @@ metric is not meant for the goal.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from unlearnkit.report.goals import (
@@ -27,6 +27,7 @@ from unlearnkit.report.population import (
     population_rankings,
 )
 from unlearnkit.report.requests import RequestChain, requests_markdown
+from unlearnkit.report.similar import SimilarSection, similar_markdown
 from unlearnkit.report.tables import ExperimentTable
 from unlearnkit.store import FailureRecord
 
@@ -145,8 +146,10 @@ def to_markdown(
     population: list[PopulationTable] | None = None,
     failures: Sequence[FailureRecord] = (),
     requests: Sequence[RequestChain] = (),
+    similar: Mapping[str, SimilarSection] | None = None,
 ) -> str:
     blocks = []
+    similar = similar or {}
     by_experiment = {t.experiment: t for t in population or []}
     failed: dict[str, list[FailureRecord]] = {}
     for failure in failures:
@@ -155,6 +158,8 @@ def to_markdown(
         blocks.append(table_markdown(table))
         if table.experiment in by_experiment:
             blocks.append(population_markdown(by_experiment[table.experiment]))
+        if table.experiment in similar:
+            blocks.append(similar_markdown(similar[table.experiment]))
         if table.experiment in failed:
             blocks.append("\n".join("> ⚠ " + line for line in failure_lines(failed.pop(table.experiment))))
     for experiment, lines in failed.items():  # experiments of which no run finished

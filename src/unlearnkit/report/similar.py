@@ -271,7 +271,14 @@ def _with_grid(section: SimilarSection, per_seed: dict[int, tuple[list[_Model], 
     oracle_n = _oracle_n(models)
     if original is None or oracle_s is None or oracle_n is None or "reconstruction_ssim/targets" not in original.arrays:
         return section
-    candidates = [m for m in models if m.role in ("method", "remedy")]
+    # A retrain row expanded to N(S) is A(D∖N(S)) itself (the same cached model, gap 0): it would always be
+    # "best" and repeat the oracle's column, so a row whose completions are the oracle's is not a candidate.
+    oracle_images = arrays[oracle_n.label]["reconstruction_ssim/images"]
+    candidates = [
+        m
+        for m in models
+        if m.role in ("method", "remedy") and not np.array_equal(arrays[m.label]["reconstruction_ssim/images"], oracle_images)
+    ]
     best = min(candidates, key=lambda m: abs(_mean_gap(m, oracle_n, "ssim")), default=None)
     rows = np.argsort(-counts, kind="stable")[:8]
     targets = original.arrays["reconstruction_ssim/targets"][rows]
