@@ -75,11 +75,11 @@ def unlearn(
             ``model`` (which stays untouched) and scored by how alike the forget and the
             ``validation`` examples' losses are, and by the validation and
             retain accuracy kept (:mod:`unlearnkit.metrics.oracle_free`); a
-            setting losing more than 5 % of the original's validation
-            accuracy is not chosen. The request then runs with the chosen
+            setting whose validation accuracy is more than 5 % below the
+            original's (beyond two standard errors) is not chosen. The request then runs with the chosen
             setting exactly as a call naming it would. Needs ``validation``
             (never-trained examples of the training distribution, at least
-            2) and a method with a search space. Default None: no selection.
+            2; for deleted users, 2 rows of theirs) and a method with a search space. Default None: no selection.
         budget: how many settings ``select`` tries, including the configured
             one (default 6 with ``select``; refused without it). The
             selection costs about ``budget`` runs of the method.
