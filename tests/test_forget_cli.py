@@ -123,6 +123,27 @@ def test_forget_writes_the_checkpoint_and_a_complete_audit_record(request_folder
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1]) == record
 
 
+def test_forget_selects_oracle_free_and_records_the_selection(request_folder: Request, capsys) -> None:
+    r = request_folder
+    assert main([*r.args(), "--select", "oracle-free", "--budget", "3", "--seed", "2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    selection = record["selection"]
+    assert selection["criterion"] == "oracle_free" and selection["budget"] == 3 and selection["seed"] == 2
+    assert len(selection["trials"]) == 3 and selection["trials"][0]["params"]["lr"] is None  # the configured setting first
+    best = min((t for t in selection["trials"] if t["feasible"]), key=lambda t: t["score"])
+    assert selection["chosen"] == best["params"]
+    # The checkpoint was made with the chosen setting: params are every hyper-parameter it ran with.
+    assert all(record["params"][k] == v for k, v in selection["chosen"].items() if v is not None)
+    assert record["params"]["batch_size"] == 80 and "@selection" not in record["params"]
+    stored = audit_records(r.store)[0]
+    assert stored.selection == selection and stored.params == record["params"]
+    assert main(["audit", "show", stored.request_id, "--store", r.store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["selection"] == selection
+    assert main([*r.args(out="second.safetensors"), "--select", "oracle-free", "--budget", "3", "--seed", "2"]) == 0
+    assert "selected oracle-free from 3 setting(s)" in capsys.readouterr().out
+    assert file_digest("second.safetensors") == file_digest("out.safetensors")  # deterministic for a seed
+
+
 def test_requests_in_sequence_form_a_chain_and_verify_catches_changes(request_folder: Request, capsys) -> None:
     r = request_folder
     assert main([*r.args(), "--json"]) == 0
@@ -186,6 +207,17 @@ BAD_INPUTS = {
     "factory not found": (lambda f: None, {"model_factory": "MODULE:nope"}, "has no attribute 'nope'"),
     "store is not a store": (lambda f: (f / "notes.sqlite").write_text("hello"), {"store": "notes.sqlite"},
                              "is not an SQLite database"),
+    "unknown selection": (lambda f: None, {"select": "oracle_free"}, "--select: the only selection is 'oracle-free'; got 'oracle_free'"),
+    "budget without selection": (lambda f: None, {"budget": "3"}, "--budget is only read with --select oracle-free"),
+    "budget not an integer": (lambda f: None, {"select": "oracle-free", "budget": "two"}, "--budget: an integer of at least 1; got 'two'"),
+    "budget zero": (lambda f: None, {"select": "oracle-free", "budget": "0"}, "--budget: an integer of at least 1; got '0'"),
+    "selection without validation": (lambda f: None, {"select": "oracle-free", "validation": None},
+                                     r"validation: select='oracle_free' compares .* \(none was given\)"),
+    "selection on too small a validation": (
+        lambda f: np.savez(f / "small.npz", x=np.zeros((1, 5), np.float32), y=np.zeros(1, np.int64)),
+        {"select": "oracle-free", "validation": "small.npz"}, "validation: too small for select='oracle_free'.*got 1 validation"),
+    "selection for a method without a search space": (lambda f: None, {"select": "oracle-free", "method": "retrain"},
+                                                      "method 'retrain' has no hyper-parameter search space"),
 }
 
 
@@ -194,7 +226,7 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(request_folder
     r = request_folder
     prepare, overrides, message = BAD_INPUTS[case]
     prepare(r.folder)
-    overrides = {k: v.replace("MODULE", r.module) for k, v in overrides.items()}
+    overrides = {k: v if v is None else v.replace("MODULE", r.module) for k, v in overrides.items()}
     param = overrides.pop("param", None)
     listing = set(os.listdir(r.folder))
     checkpoint_digest = file_digest("model.safetensors")

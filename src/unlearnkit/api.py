@@ -12,6 +12,7 @@ from torch import nn
 
 from unlearnkit.requests.base import DeletionResult
 from unlearnkit.requests.run import plan_request, run_request
+from unlearnkit.requests.selection import check_selectable, check_selection
 
 __all__ = ["DeletionResult", "unlearn"]
 
@@ -27,6 +28,8 @@ def unlearn(
     model_factory: Any = None,
     forget_unit: Literal["rows", "users"] = "rows",
     seed: int = 0,
+    select: Literal["oracle_free"] | None = None,
+    budget: int | None = None,
     **hyper_parameters: Any,
 ) -> DeletionResult:
     """Remove ``forget_ids`` of ``train_data`` from ``model`` with ``method``; the caller's model is never modified.
@@ -64,7 +67,22 @@ def unlearn(
             default scheme (Linear, Conv, norm layers; a model with other
             parameterised layers is refused and asks for a factory).
         forget_unit: ``"rows"`` (default) or ``"users"`` (recommenders only).
-        seed: seeds every random choice of the method.
+        seed: seeds every random choice of the method (and of the selection).
+        select: ``"oracle_free"`` chooses the method's hyper-parameters
+            without a retrained model: the configured setting (the given
+            hyper-parameters, defaults for the rest) and up to ``budget - 1``
+            seeded grid points of the method's search space are each run on
+            ``model`` (which stays untouched) and scored by how alike the forget and the
+            ``validation`` examples' losses are, and by the validation and
+            retain accuracy kept (:mod:`unlearnkit.metrics.oracle_free`); a
+            setting whose validation accuracy is more than 5 % below the
+            original's (beyond two standard errors) is not chosen. The request then runs with the chosen
+            setting exactly as a call naming it would. Needs ``validation``
+            (never-trained examples of the training distribution, at least
+            2; for deleted users, 2 rows of theirs) and a method with a search space. Default None: no selection.
+        budget: how many settings ``select`` tries, including the configured
+            one (default 6 with ``select``; refused without it). The
+            selection costs about ``budget`` runs of the method.
         **hyper_parameters: the method's hyper-parameters, validated before
             anything runs (an unknown name lists the allowed ones and
             suggests the closest).
@@ -74,13 +92,17 @@ def unlearn(
         ``seconds``, verification ``metrics`` before and after (forget /
         retain / validation accuracy and loss, ``mia_auc``: the
         loss-threshold attack's AUC of forget vs validation examples),
-        ``method`` and the full ``params``.
+        ``method`` and the full ``params``; with ``select``, ``selection``
+        holds the chosen setting and every trial's score.
 
     Every bad input raises an ``unlearnkit.errors.UnlearnkitError`` naming
     the argument, what is allowed and what was given, before any work.
     """
+    selection_budget = check_selection(select, budget)
     adapter, plan = plan_request(
         model, train_data, forget_ids, method=method, validation=validation, recipe=recipe,
         model_factory=model_factory, forget_unit=forget_unit, seed=seed, params=hyper_parameters,
     )
-    return run_request(adapter, plan, seed)
+    if selection_budget is not None:
+        check_selectable(plan, validation is not None)
+    return run_request(adapter, plan, seed, selection_budget)

@@ -2,7 +2,7 @@
 
     unlearnkit forget --model-factory my_pkg.models:build --checkpoint model.safetensors \\
         --data train.npz [--validation val.npz] --forget-ids ids.txt --method NAME [--param key=value ...] \\
-        --out model.unlearned.safetensors [--store results.sqlite] [--json]
+        --out model.unlearned.safetensors [--store results.sqlite] [--json] [--select oracle-free [--budget N]]
 
 Every input is checked before any work; a bad one exits with code 2 and
 writes nothing. See :mod:`unlearnkit.requests.service` for the order of
@@ -42,6 +42,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], de
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="the original's training recipe (TrainSpec / RecTrainSpec field), for methods that read it")
     parser.add_argument("--seed", type=int, default=0, help="seeds the method's randomness (default 0)")
+    parser.add_argument("--select", metavar="oracle-free",
+                        help="choose the method's hyper-parameters without a retrained model (needs --validation); "
+                             "the selection is kept in the audit record")
+    parser.add_argument("--budget", metavar="N", help="settings --select tries, the given ones included (default 6)")
     parser.add_argument("--out", required=True, help="new checkpoint path (.safetensors, .pt, .pth); must not exist")
     parser.add_argument("--store", default=default_store, help=f"SQLite store for the audit record (default {default_store})")
     parser.add_argument("--json", action="store_true", help="print the audit record as JSON")
@@ -69,6 +73,23 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
     return values
 
 
+def parse_selection(select: str | None, budget: str | None) -> tuple[str | None, int | None]:
+    """``--select``/``--budget`` as :func:`unlearnkit.unlearn`'s ``select``/``budget`` (their values are checked there)."""
+    if select is not None and select != "oracle-free":
+        raise InvalidParameterError(f"--select: the only selection is 'oracle-free'; got {select!r}")
+    if budget is None:
+        return None if select is None else "oracle_free", None
+    if select is None:
+        raise InvalidParameterError(f"--budget is only read with --select oracle-free; got --budget {budget}")
+    try:
+        count = int(budget)
+    except ValueError:
+        raise InvalidParameterError(f"--budget: an integer of at least 1; got {budget!r}") from None
+    if count < 1:
+        raise InvalidParameterError(f"--budget: an integer of at least 1; got {budget!r}")
+    return "oracle_free", count
+
+
 def summary(record: AuditRecord) -> str:
     before, after = record.metrics["before"], record.metrics["after"]
     lines = [
@@ -77,6 +98,11 @@ def summary(record: AuditRecord) -> str:
         f"in {record.method_seconds:.2f} s (request {record.wall_seconds:.2f} s)",
         f"  wrote {record.output_path} (sha256 {record.checkpoint_after_sha256[:16]}...)",
     ]
+    if record.selection is not None:
+        lines.append(
+            f"  selected oracle-free from {len(record.selection['trials'])} setting(s) in {record.selection['seconds']:.2f} s "
+            f"(score {record.selection['score']:.4f}): {record.params}"
+        )
     for key in sorted(set(before) | set(after)):
         lines.append(f"  {key:<20} {before.get(key, float('nan')):.4f} -> {after.get(key, float('nan')):.4f}")
     return "\n".join(lines)
@@ -85,11 +111,15 @@ def summary(record: AuditRecord) -> str:
 def run(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param, "--param")
     recipe = parse_assignments(args.recipe, "--recipe") or None
+    select, budget = parse_selection(args.select, args.budget)
     files = RequestFiles(
         model_factory=args.model_factory, checkpoint=args.checkpoint, data=args.data, forget_ids=args.forget_ids,
         out=args.out, store=args.store, validation=args.validation,
     )
-    record, _ = forget_from_files(files, method=args.method, params=params, recipe=recipe, forget_unit=args.forget_unit, seed=args.seed)
+    record, _ = forget_from_files(
+        files, method=args.method, params=params, recipe=recipe, forget_unit=args.forget_unit, seed=args.seed,
+        select=select, budget=budget,
+    )
     console = Console(highlight=False, soft_wrap=True)
     if args.json:
         console.print_json(json.dumps(record.as_json()))

@@ -108,7 +108,12 @@ class DeletionResult:
     method's wall time; ``metrics`` the verification metrics (see
     :mod:`unlearnkit.requests.verification`) of the model ``"before"`` and
     ``"after"`` the request; ``method`` the registry name and ``params`` every
-    hyper-parameter the method ran with (defaults filled in).
+    hyper-parameter the method ran with (defaults filled in). ``selection``
+    is None unless the hyper-parameters were selected
+    (``select="oracle_free"``): then the chosen setting (``"chosen"``), its
+    score, the budget, seed and tolerance, the seconds the trials took, and
+    every trial's parameters, seconds, score, feasibility and criteria
+    (``"trials"``), as plain JSON values (see :mod:`unlearnkit.requests.selection`).
     """
 
     model: nn.Module
@@ -119,3 +124,4 @@ class DeletionResult:
     kind: str
     forget_count: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] | None = None

@@ -44,6 +44,7 @@ from unlearnkit.requests.files import (
     write_partial,
 )
 from unlearnkit.requests.run import plan_request, run_request
+from unlearnkit.requests.selection import check_selectable, check_selection
 from unlearnkit.store.audit import AuditRecord, check_audit_store, request_with_output, write_audit
 from unlearnkit.training.loop import TrainSpec
 from unlearnkit.training.recsys import RecTrainSpec
@@ -84,9 +85,16 @@ def forget_from_files(
     forget_unit: str = "rows",
     seed: int = 0,
     factory: Callable[[], nn.Module] | None = None,
+    select: str | None = None,
+    budget: int | None = None,
 ) -> tuple[AuditRecord, DeletionResult]:
-    """Answer one request (see the module docstring); ``factory`` replaces importing ``files.model_factory``."""
+    """Answer one request (see the module docstring); ``factory`` replaces importing ``files.model_factory``.
+
+    ``select``/``budget`` as for :func:`unlearnkit.unlearn`: the selection
+    runs in step 2 and is kept in the record (``AuditRecord.selection``).
+    """
     started, clock = now(), time.perf_counter()
+    selection_budget = check_selection(select, budget)
     check_audit_store(files.store)
     check_output_path(files.out, files.checkpoint)
     factory = factory or load_factory(files.model_factory)
@@ -103,6 +111,8 @@ def forget_from_files(
         model, train, ids, method=method, validation=validation, recipe=make_recipe(model, recipe),
         model_factory=None if isinstance(model, Recommender) else factory, forget_unit=forget_unit, seed=seed, params=params,
     )
+    if selection_budget is not None:
+        check_selectable(plan, validation is not None)
     before, data_sha256 = file_digest(files.checkpoint), file_digest(files.data)
     parent = request_with_output(files.store, before)
     if parent is not None and parent.data_sha256 == data_sha256:
@@ -111,7 +121,7 @@ def forget_from_files(
             f"this very --data file; they are still in it and would count as retained data: remove them from the data "
             f"first (ids index the data as it is now)"
         )
-    result = run_request(adapter, plan, seed)
+    result = run_request(adapter, plan, seed, selection_budget)
     temporary = write_partial(result.model.state_dict(), files.out)
     try:
         record = AuditRecord(
@@ -139,6 +149,7 @@ def forget_from_files(
             started_at=started,
             finished_at=now(),
             version=__version__,
+            selection=result.selection,
         )
         write_audit(files.store, record)
     except BaseException:

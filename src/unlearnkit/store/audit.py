@@ -9,6 +9,13 @@ with retraining) is kept as named arrays owned by the request id
 (:meth:`~unlearnkit.store.sqlite.SQLiteStore.write_request_arrays`); the
 names starting with :data:`DRIFT` and :data:`NOISE_FLOOR` are what reports
 show as the drift of a chain of requests.
+
+A request whose hyper-parameters were selected (``forget --select
+oracle-free``) keeps the selection (:attr:`AuditRecord.selection`) inside
+the ``params`` column's JSON under the key :data:`SELECTION_KEY`, which no
+constructor parameter can be named, so the schema is unchanged; reading
+takes it out again, and ``AuditRecord.params`` holds only the method's
+hyper-parameters.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ _JSON_COLUMNS = ("params", "recipe", "metrics")
 DRIFT = "drift/"
 NOISE_FLOOR = "noise_floor/"
 REQUEST_ORDER = " ORDER BY started_at, request_id"  # oldest first
+SELECTION_KEY = "@selection"  # not an identifier: never a hyper-parameter's name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +70,8 @@ class AuditRecord:
     started_at: str
     finished_at: str
     version: str
+    # The hyper-parameter selection (chosen setting, every trial's score); None when the parameters were given.
+    selection: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +79,9 @@ class AuditRecord:
 
 def _row(record: AuditRecord) -> dict[str, Any]:
     row = asdict(record)
+    selection = row.pop("selection")
+    if selection is not None:
+        row["params"] = {**row["params"], SELECTION_KEY: selection}
     for column in _JSON_COLUMNS:
         row[column] = None if row[column] is None else json.dumps(row[column], sort_keys=True)
     return row
@@ -78,7 +91,8 @@ def record_from_row(row: sqlite3.Row) -> AuditRecord:
     values = {name: row[name] for name in _TABLE.column_names}
     for column in _JSON_COLUMNS:
         values[column] = None if values[column] is None else json.loads(values[column])
-    return AuditRecord(**values)
+    selection = values["params"].pop(SELECTION_KEY, None)
+    return AuditRecord(**values, selection=selection)
 
 
 def write_audit(path: str, record: AuditRecord) -> None:
