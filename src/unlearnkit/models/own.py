@@ -13,11 +13,13 @@ architecture for those that train one (retraining, EU-k, Bad Teacher).
   needs and how to provide it. The wrapper never reaches the caller: the
   request path unwraps the result (:func:`unwrap`), so state-dict keys are
   the caller's own.
-* :class:`OwnModelBuilder` makes the fresh copies: from ``model_factory``
-  when given (the caller's initialisation, drawn under an RNG seeded from the
-  task's generator), otherwise a copy of the model re-initialised with
-  :func:`~unlearnkit.models.base.reset_parameters`; a model with layers that
-  function cannot re-initialise is refused with a message asking for a factory.
+* :class:`OwnModelBuilder` makes the fresh copies: built by ``model_factory``
+  when given, otherwise a copy of the model; either is re-initialised from the
+  task's generator with :func:`~unlearnkit.models.base.reset_parameters`.
+  Layers that function cannot re-initialise keep the factory's own
+  initialisation (made under a fork of torch's global RNG, never seeded by
+  unlearnkit); without a factory such a model is refused with a message
+  asking for one.
 """
 
 from __future__ import annotations
@@ -123,11 +125,10 @@ class OwnModelBuilder(ModelBuilder):
     def build(self, meta: DatasetMeta, generator: torch.Generator) -> Classifier:
         template = unwrap(self.template)
         if self.model_factory is not None:
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-            # The factory initialises from the global RNG: fork it so the caller's state is
-            # restored afterwards, and seed the fork from the task's generator (reproducible).
+            # The factory builds the architecture (initialising from torch's global RNG, which is forked here so the
+            # caller's state is neither read into our results nor advanced); the weights are then drawn from the task's
+            # generator wherever unlearnkit can re-initialise a layer, as for a copy of the template.
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
                 fresh = self.model_factory()
             if not isinstance(fresh, nn.Module):
                 raise InvalidParameterError(f"model_factory must return an nn.Module; it returned {type(fresh).__name__}")
@@ -136,6 +137,7 @@ class OwnModelBuilder(ModelBuilder):
                 raise InvalidParameterError(
                     f"model_factory builds another architecture than the model being unlearned: {'; '.join(differences[:5])}"
                 )
+            reset_parameters(fresh, generator)
         else:
             unknown = not_reinitialisable(template)
             if unknown:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -393,8 +394,12 @@ def influence_update(
     n = int(train.size)
     dtype = model.user_embedding.dtype
     hessian_layers = settings.hessian_layers(model)
-    needs_retain = settings.hessian_on == "retain" or settings.newton_steps > 1 or settings.replace_labels != "none"
-    retain = np.setdiff1d(train, forget) if needs_retain else None
+
+    @cache
+    def retain() -> np.ndarray:
+        """D minus D_u, computed only when a setting reads it (the retained Hessian, Newton steps, label replacement)."""
+        return np.setdiff1d(train, forget)
+
     # G' = G without the lost edges, renormalised: a pass over G's non-zeros rather than a rebuild from the rows.
     new_graph = without_edges(old_graph, *index.lost_edges(forget), model.n_users) if old_graph is not None else None
     selection = index.importance_selection(forget, settings.k_hops, settings.keep_quantile)
@@ -409,8 +414,7 @@ def influence_update(
     changed_rows = rows_tensors(data, changed)
     replaced = None
     if settings.replace_labels == "user_mean":
-        assert retain is not None  # needs_retain covers it
-        replaced = (forget_rows[0], forget_rows[1], replacement_labels(data, retain, forget))
+        replaced = (forget_rows[0], forget_rows[1], replacement_labels(data, retain(), forget))
     local = None
     if preparation.old_graph_rows is not None:
         local = LocalRows.build(forget_rows, preparation.old_graph_rows, model.n_users, model.layers, dtype)
@@ -449,9 +453,8 @@ def influence_update(
         raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
     theta = theta0 + delta
     if settings.newton_steps > 1:
-        assert retain is not None  # needs_retain covers it
         theta, details["newton"] = _newton_refinement(
-            objective, theta0, theta, rows_tensors(data, train), rows_tensors(data, retain), old_graph, new_graph,
+            objective, theta0, theta, rows_tensors(data, train), rows_tensors(data, retain()), old_graph, new_graph,
             model.layers, hessian_layers, n, l2, nodes, solver, settings.newton_steps - 1,
         )
         delta = theta - theta0
@@ -491,7 +494,7 @@ def hessian_curvature(
     data: InteractionData,
     train: np.ndarray,
     forget: np.ndarray,
-    retain: np.ndarray | None,
+    retain: Callable[[], np.ndarray],
     new_graph: torch.Tensor | None,
     l2: float,
     settings: InfluenceSettings,
@@ -524,8 +527,9 @@ def hessian_curvature(
             local = np.setdiff1d(local, forget)
         graph = None
     else:
-        assert retain is not None and not on_train  # a "train" Hessian with propagation is prepared
-        local, graph = retain, new_graph
+        if on_train:
+            raise RuntimeError("a 'train' Hessian through the graph is built at set-up (Preparation.curvature), not per request")
+        local, graph = retain(), new_graph
     users, items, labels = rows_tensors(data, local)
     curvature = RowCurvature.build(
         model.user_embedding, model.item_embedding, graph, hessian_layers, users, items, n_hessian, l2,
