@@ -65,7 +65,9 @@ def unlearn(
             that train a fresh copy (``retrain``, ``eu_k``, ``bad_teacher``).
             Without it the copy is your model re-initialised with PyTorch's
             default scheme (Linear, Conv, norm layers; a model with other
-            parameterised layers is refused and asks for a factory).
+            parameterised layers is refused and asks for a factory). With it,
+            those layers of the factory's model are re-drawn from ``seed``
+            and the others keep the factory's initialisation.
         forget_unit: ``"rows"`` (default) or ``"users"`` (recommenders only).
         seed: seeds every random choice of the method (and of the selection).
         select: ``"oracle_free"`` chooses the method's hyper-parameters
