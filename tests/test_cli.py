@@ -7,37 +7,13 @@ import os
 
 import pytest
 
+from sweep_support import TINY
 from unlearnkit.cli.main import main
 from unlearnkit.data import DATASETS, SELECTORS
 from unlearnkit.methods import METHODS
 from unlearnkit.metrics import METRICS
 from unlearnkit.models import MODELS
 from unlearnkit.store import SQLiteStore
-
-TINY = """
-[[experiment]]
-name = "tiny"
-goal = "untraining"
-seeds = [0, 1]
-dataset = { name = "synthetic", n_classes = 3, groups_per_class = 3, samples_per_group = 8 }
-split = { test_per_group = 2, validation_fraction = 0.1 }
-forget = { name = "groups", groups = [4] }
-model = { name = "mlp", hidden = 32, depth = 1 }
-train = { epochs = 15, batch_size = 16, lr = 0.05 }
-metrics = ["retain_acc", "forget_acc", "test_acc", "heldout_forget_acc", "avg_gap", "wall_time", "speedup"]
-
-[[experiment.methods]]
-name = "retrain"
-
-[[experiment.methods]]
-name = "finetune"
-epochs = 2
-
-[[experiment.methods]]
-name = "random_label"
-label = "random_label_fast"
-epochs = 1
-"""
 
 
 @pytest.fixture
