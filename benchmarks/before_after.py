@@ -4,8 +4,8 @@ Reads the "before" table as `unlearnkit report` printed it (mean ± std per
 cell) and the "after" numbers from a store's JSON report, rounded to the table's
 precision; prints, per method and metric, both means and |difference| / the
 larger of the two stds (at least half the table's last digit; differences
-over 2 are marked). Metrics that are wall-clock times are
-skipped: they measure the machine's load, not the code.
+over 2 are marked). Wall time, speed-up, time fraction and peak memory are
+skipped: they measure the machine and its load, not what the code computes.
 
 Usage: python benchmarks/before_after.py BEFORE.md STORE.sqlite EXPERIMENT [METRIC ...]
 """
@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 
-TIMES = {"wall_time", "speedup", "time_fraction", "peak_memory"}
+MACHINE_METRICS = {"wall_time", "speedup", "time_fraction", "peak_memory"}
 CELL = re.compile(r"^\s*(-?[\d.e+-]+) ± ([\d.e+-]+)\s*$")
 
 
@@ -53,7 +53,7 @@ def after_table(store: str, experiment: str) -> dict[str, dict[str, tuple[float,
 
 def main(before_path: str, store: str, experiment: str, metrics: list[str]) -> None:
     before, after = before_table(before_path, experiment), after_table(store, experiment)
-    columns = metrics or [m for m in next(iter(before.values())) if m not in TIMES]
+    columns = metrics or [m for m in next(iter(before.values())) if m not in MACHINE_METRICS]
     print("| method | " + " | ".join(f"{m} before / after (Δ/σ)" for m in columns) + " |")
     print("|---|" + "---|" * len(columns))
     for method, row in before.items():
