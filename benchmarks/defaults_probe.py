@@ -25,8 +25,12 @@ from typing import Any
 import torch
 
 from unlearnkit.experiment.config import load_config
+from unlearnkit.experiment.executor import Job
+from unlearnkit.experiment.keys import derive_seed
 from unlearnkit.experiment.runner import Runner
-from unlearnkit.experiment.tuning import TuningSetting
+from unlearnkit.experiment.sweep import RunSummary
+from unlearnkit.experiment.units import Plan, TrainedState
+from unlearnkit.kinds.base import Evaluated
 from unlearnkit.metrics import functional as fn
 from unlearnkit.progress import SilentProgress
 from unlearnkit.store.sqlite import SQLiteStore
@@ -39,6 +43,28 @@ def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
         key, raw = assignment.split("=", 1)
         overrides.setdefault(label, {})[key] = tomllib.loads(f"v = {raw}")["v"]
     return overrides
+
+
+def tuning_models(runner: Runner, plan: Plan, seed: int) -> tuple[Evaluated[Any], Evaluated[Any], float]:
+    """The tuning seed's original and retrained model with their outputs (trained, or read from the store's cache),
+    and retraining's time."""
+    sweep = runner.sweep(RunSummary())
+    jobs = {role: sweep.model(plan, role, seed) for role in ("original", "reference")}
+    failures = runner.execute(sweep)
+    if failures:
+        raise SystemExit(f"training the tuning seed's models failed: {failures[0].error}")
+    context = runner.context()
+
+    def evaluated(job: Job, role: str) -> tuple[Evaluated[Any], float]:
+        stored = runner.store.load_model(job.key)
+        if stored is None:
+            raise SystemExit(f"the store has no {role} model {job.key} after training it")
+        state, meta = stored
+        return context.plans.evaluated(plan, TrainedState(job.key, role, state, meta)), float(meta["seconds"])
+
+    original, _ = evaluated(jobs["original"], "original")
+    reference, seconds = evaluated(jobs["reference"], "reference")
+    return original, reference, seconds
 
 
 def main() -> None:
@@ -56,21 +82,22 @@ def main() -> None:
     for position, config in enumerate(load_config(args.config)):
         plan = runner.plan(position, config)
         kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
-        setting = TuningSetting.prepare(runner, plan, args.tuning_seed, SilentProgress())
-        original_outputs = kind.outputs(setting.original, prepared)
+        original, reference, reference_seconds = tuning_models(runner, plan, args.tuning_seed)
+        original_outputs, reference_outputs = original.outputs, reference.outputs
+        unlearn_seed = derive_seed(args.tuning_seed, "unlearn")
         base_retain = fn.accuracy(original_outputs.logits["retain"], original_outputs.labels["retain"])
-        base_gap = kind.selection_gap(prepared, original_outputs, setting.reference_outputs, setting.tuning_seed)
-        print(f"# {config.name} seed {args.tuning_seed}: original gap {base_gap:.2f}, retrain {setting.reference_seconds:.1f}s")
+        base_gap = kind.selection_gap(prepared, original_outputs, reference_outputs, args.tuning_seed)
+        print(f"# {config.name} seed {args.tuning_seed}: original gap {base_gap:.2f}, retrain {reference_seconds:.1f}s")
         for label, method in resolved.methods:
             if args.method and label not in args.method:
                 continue
             params = {**method.get_params(), **overrides.get(label, {})}
             candidate = type(method).from_params(params)
-            generator = torch.Generator().manual_seed(setting.unlearn_seed)
+            generator = torch.Generator().manual_seed(unlearn_seed)
             task = kind.task(resolved, prepared, generator, SilentProgress())
-            result = candidate.unlearn(setting.original, task)
+            result = candidate.unlearn(original.model, task)
             outputs = kind.outputs(result.model, prepared)
-            gap = kind.selection_gap(prepared, outputs, setting.reference_outputs, setting.tuning_seed)
+            gap = kind.selection_gap(prepared, outputs, reference_outputs, args.tuning_seed)
             row = {
                 "experiment": config.name,
                 "label": label,
@@ -79,7 +106,7 @@ def main() -> None:
                 "retain_rel": round(fn.accuracy(outputs.logits["retain"], outputs.labels["retain"]) / base_retain, 3),
                 "val_acc": round(fn.accuracy(outputs.logits["validation"], outputs.labels["validation"]), 3),
                 "forget_acc": round(fn.accuracy(outputs.logits["forget"], outputs.labels["forget"]), 3),
-                "time_frac": round(result.seconds / setting.reference_seconds, 3),
+                "time_frac": round(result.seconds / reference_seconds, 3),
                 "params": result.diagnostics.get("resolved_params", params),
                 "overrides": overrides.get(label, {}),
                 "diagnostics": {k: v for k, v in result.diagnostics.items() if isinstance(v, (int, float, bool, str))},

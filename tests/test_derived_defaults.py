@@ -168,3 +168,24 @@ def test_derived_defaults_differ_between_two_recipes_only_where_documented(make_
         assert set(keys) == expected, (name, keys)
     assert np.isfinite(TaskFacts.of(task).forget_fraction)
     assert issubclass(METHODS["neggrad"], OptimizerChoiceMethod)
+
+
+def test_bad_teacher_retain_share_balances_the_teachers_per_label(make_task, class_task, tiny_random_split) -> None:
+    for task in (make_task(), class_task, make_task(split=tiny_random_split)):
+        _, y_forget = task.forget
+        _, y_retain = task.retain
+        per_forget_label = len(y_forget) / len(torch.unique(y_forget))
+        balanced = per_forget_label * len(torch.unique(y_retain)) / len(y_retain)
+        share = resolved("bad_teacher", task)["retain_fraction"]
+        assert share == pytest.approx(min(1.0, max(0.3, balanced)), rel=1e-5)
+    # a whole class leaves: each kept class needs as many samples as the forgotten one had, here all of them
+    assert resolved("bad_teacher", class_task)["retain_fraction"] == 1.0
+    # ten random samples spread over the classes: the reference implementation's 30 % already balances them
+    assert resolved("bad_teacher", make_task(split=tiny_random_split))["retain_fraction"] == 0.3
+
+
+def test_boundary_shrink_takes_smaller_steps_when_no_class_leaves(make_task, class_task) -> None:
+    recipe_lr = class_task.train_spec.lr
+    assert resolved("boundary_shrink", class_task)["lr"] == pytest.approx(0.06 * recipe_lr)
+    assert removed_classes(make_task()).numel() == 0
+    assert resolved("boundary_shrink", make_task())["lr"] == pytest.approx(0.02 * recipe_lr)

@@ -10,7 +10,7 @@ from torch import nn
 
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.common import frozen_copy
-from unlearnkit.methods.defaults import StopWhenUnseen, TaskFacts, epoch_share, sgd_rate
+from unlearnkit.methods.defaults import StopWhenUnseen, TaskFacts, epoch_share, removed_classes, sgd_rate
 from unlearnkit.methods.optim import (
     GradientMethod,
     paired_batches,
@@ -62,10 +62,14 @@ class BoundaryShrink(GradientMethod):
     the stopping rule.
 
     Derived defaults (``None``): the recipe's batch size, momentum and weight
-    decay; ``lr`` = 0.06 x the recipe's peak rate (the relabelled samples'
+    decay; ``lr`` = 0.06 x the recipe's peak rate when the forget set takes
+    whole classes with it, 0.02 x when it does not (the relabelled samples'
     loss starts near 4, so their gradients are large: 0.2 x cost 15 % of
-    retain accuracy on random forgetting); ``epochs`` = 10 % of the
-    recipe's (at least 1), a cap for the stopping rule.
+    retain accuracy on random forgetting; without a removed class the
+    stopping target is close to where the forget accuracy starts, so a
+    smaller step overshoots it less: on the tuning case, 0.02 x kept 0.906
+    of the original's retain accuracy against 0.900 at 0.06 x);
+    ``epochs`` = 10 % of the recipe's (at least 1), a cap for the stopping rule.
     """
 
     description = "relabel forget samples with the nearest wrong class found by FGSM and fine-tune (boundary shrink)"
@@ -95,7 +99,8 @@ class BoundaryShrink(GradientMethod):
         vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
 
     def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
-        return {"lr": sgd_rate(facts, 0.06), "epochs": epoch_share(facts, 0.1)}
+        fraction = 0.06 if len(removed_classes(task)) else 0.02
+        return {"lr": sgd_rate(facts, fraction), "epochs": epoch_share(facts, 0.1)}
 
     def _unlearn(self, model: nn.Module, task: UnlearnTask) -> tuple[nn.Module, dict[str, Any]]:
         xf, yf = task.forget

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One transfer benchmark end to end: choose recipes on the tuning case (against a retrained model, then
+# without one), write the evaluation config, run it, summarise. Usage:
+#   bash benchmarks/transfer/run.sh BENCH [STORE_DIR]      (BENCH: person_orl, fmnist_class, fmnist_random_10k)
+# Every unit runs with one PyTorch thread (--cpus-per-unit 1) so that two benchmarks can share two cores.
+set -euo pipefail
+bench="$1"
+dir="${2:-.unlearnkit/transfer}"
+here="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$dir"
+python "$here/build.py" tune "$bench"
+python -m unlearnkit tune "$here/$bench.tune.toml" --budget 8 --store "$dir/$bench.sqlite" --quiet --cpus-per-unit 1 \
+    --output "$here/recipes/$bench.oracle.toml"
+python -m unlearnkit tune "$here/$bench.tune.toml" --budget 8 --store "$dir/$bench.sqlite" --quiet --cpus-per-unit 1 \
+    --oracle-free --output "$here/recipes/$bench.oracle_free.toml"
+python "$here/build.py" eval "$bench"
+python -m unlearnkit run "$here/$bench.toml" --store "$dir/$bench.sqlite" --cpus-per-unit 1
+python "$here/summarize.py" "$dir/$bench.sqlite" "$bench"
