@@ -1,6 +1,6 @@
 """Tables of a transfer benchmark's store: defaults vs oracle-tuned vs oracle-free recipes, tuned case vs unseen cases.
 
-Usage: python benchmarks/transfer/summarize.py STORE BENCH
+Usage: python benchmarks/transfer/summarize.py STORE BENCH [--compact]
 
 Per method and recipe: gap closed (1 - avg_gap / the original's avg_gap of the
 same experiment and seed: the share of the distance to retraining removed)
@@ -14,6 +14,10 @@ differ from the method's defaults. The noise floor is the
 retrain-vs-retrain avg_gap between the two seeds of each unseen forget set,
 as a share of the original's gap: no recipe can be told from retraining
 below it.
+
+``--compact`` prints one row per method instead (the BENCHMARKS.md summary):
+the tuned case under the oracle recipe and the unseen cases under each of the
+three selections, as mean ± std and worst case.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ def _split_label(label: str) -> tuple[str, list[str]]:
     return method, which.split("+")
 
 
-def summarize(store: str, bench: str) -> str:
+Rows = dict[tuple[str, str], dict[str, list[tuple[str, float, float, float, float]]]]
+
+
+def collect(store: str, bench: str) -> tuple[Rows, dict[tuple[str, str], dict[str, object]], list[float]]:
+    """Per (method, selection) and case kind, one tuple per run; the non-default parameters; the noise-floor pairs."""
     runs = [
         r for r in StoreReader(store).current_runs() if r.experiment.startswith(f"{bench}_") and not r.experiment.endswith("_tuning")
     ]
@@ -45,9 +53,7 @@ def summarize(store: str, bench: str) -> str:
     for run in runs:
         by_case[(run.experiment, run.seed)][run.label] = run
     # (method, selection) -> case kind -> (case, gap closed, time fraction, |mia_loss - retrain's|, test_acc) per run
-    rows: dict[tuple[str, str], dict[str, list[tuple[str, float, float, float, float]]]] = defaultdict(
-        lambda: {"tuned": [], "unseen": []}
-    )
+    rows: Rows = defaultdict(lambda: {"tuned": [], "unseen": []})
     params: dict[tuple[str, str], dict[str, object]] = {}
     floors = []
     for (experiment, seed), labelled in sorted(by_case.items()):
@@ -72,6 +78,21 @@ def summarize(store: str, bench: str) -> str:
     for pairs in by_experiment.values():
         for (a, oa), (b, ob) in itertools.combinations(pairs, 2):
             floors.append(avg_gap(a.metrics, b.metrics) / np.mean([oa.metrics["avg_gap"], ob.metrics["avg_gap"]]))
+    return rows, params, floors
+
+
+def _floor_line(floors: list[float]) -> list[str]:
+    if not floors:
+        return []
+    return [
+        "",
+        f"Noise floor (retrain vs retrain, unseen forget sets): {np.mean(floors):.3f} ± {np.std(floors):.3f} of the "
+        f"original's gap (max {np.max(floors):.3f}, {len(floors)} pairs); gap closed above 1 - that cannot be resolved.",
+    ]
+
+
+def summarize(store: str, bench: str) -> str:
+    rows, params, floors = collect(store, bench)
     lines = [
         "| method | recipe | tuned case (n) | unseen: mean ± std (n) | unseen: worst (case) | unseen < 0.5 "
         "| unseen: test_acc (min) | unseen: mia_loss Δ | time / retrain | parameters (non-default) |",
@@ -95,10 +116,27 @@ def summarize(store: str, bench: str) -> str:
                 f"{worst[1]:.3f} ({worst[0]}) | {int((closed < 0.5).sum())} | {accuracy} | {_mean_std(mia_gaps)} | "
                 f"{np.mean(times):.3f} | {params[(method, which)] or 'defaults'} |"
             )
-    if floors:
-        lines += ["", f"Noise floor (retrain vs retrain, unseen forget sets): {np.mean(floors):.3f} ± {np.std(floors):.3f} of the "
-                  f"original's gap (max {np.max(floors):.3f}, {len(floors)} pairs); gap closed above 1 - that cannot be resolved."]
-    return "\n".join(lines)
+    return "\n".join(lines + _floor_line(floors))
+
+
+def compact(store: str, bench: str) -> str:
+    rows, _, floors = collect(store, bench)
+    n_unseen = max((len(entry["unseen"]) for entry in rows.values()), default=0)
+    lines = [
+        f"| method | tuned case, oracle recipe | unseen ({n_unseen}): defaults | unseen: oracle-tuned | unseen: oracle-free "
+        "| time / retrain (defaults, oracle, oracle-free) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in dict.fromkeys(m for m, _ in rows):
+        cells, times = [], []
+        for which in SELECTIONS:
+            entry = rows.get((method, which), {"tuned": [], "unseen": []})
+            closed = np.array([row[1] for row in entry["unseen"]])
+            cells.append("-" if closed.size == 0 else f"{closed.mean():.3f} ± {closed.std():.3f} (worst {closed.min():.3f})")
+            times.append(f"{np.mean([row[2] for row in entry['tuned'] + entry['unseen']]):.3f}")
+        tuned = np.array([row[1] for row in rows.get((method, "oracle"), {"tuned": []})["tuned"]])
+        lines.append(f"| {method} | {_mean_std(tuned)} | {' | '.join(cells)} | {', '.join(times)} |")
+    return "\n".join(lines + _floor_line(floors))
 
 
 def _non_default(method_class: str, params: dict[str, object]) -> dict[str, object]:
@@ -112,6 +150,6 @@ def _mean_std(values: np.ndarray) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4) or sys.argv[3:] not in ([], ["--compact"]):
         sys.exit(__doc__)
-    print(summarize(sys.argv[1], sys.argv[2]))
+    print((compact if sys.argv[3:] else summarize)(sys.argv[1], sys.argv[2]))
