@@ -82,7 +82,8 @@ def test_the_tolerance_decides_which_settings_are_selectable(setting) -> None:
     default, strict, loose = select(setting, seed=3), select(setting, seed=3, tolerance=0.0), select(setting, seed=3, tolerance=0.5)
     assert (default.selection["tolerance"], strict.selection["tolerance"], loose.selection["tolerance"]) == (DEFAULT_TOLERANCE, 0.0, 0.5)
     for result, tolerance in ((default, DEFAULT_TOLERANCE), (strict, 0.0), (loose, 0.5)):
-        assert [t["feasible"] for t in result.selection["trials"]] == [feasible_by_the_rule(t, tolerance) for t in result.selection["trials"]]
+        trials = result.selection["trials"]
+        assert [t["feasible"] for t in trials] == [feasible_by_the_rule(t, tolerance) for t in trials]
     # The harsh setting loses validation accuracy: selectable when half may go, not when none may.
     harsh_strict, harsh_loose = strict.selection["trials"][0], loose.selection["trials"][0]
     assert harsh_loose["criteria"]["validation_utility"] < harsh_loose["criteria"]["original_validation_utility"]
