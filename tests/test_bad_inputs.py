@@ -62,6 +62,17 @@ def report(*extra: str) -> list[str]:
     return ["report", "--store", "{store}", *extra]
 
 
+def tune(*extra: str) -> list[str]:
+    return ["tune", "{config}", "--store", "{store}", *extra]
+
+
+def forget(*extra: str) -> list[str]:
+    """A request whose files do not exist: the options are refused before any file is read."""
+    files = ["--checkpoint", "{folder}/model.safetensors", "--data", "{folder}/train.npz", "--forget-ids", "{folder}/ids.txt"]
+    return ["forget", "--model-factory", "own:build", *files, "--method", "finetune", "--out", "{folder}/out.safetensors",
+            "--store", "{store}", *extra]
+
+
 # -- ways to damage a good store ---------------------------------------------------
 
 
@@ -297,6 +308,35 @@ CASES = [
         config=TINY,
     ),
     Case("tune_budget_zero", ["tune", "{config}", "--store", "{store}", "--budget", "0"], ["--budget", "got 0"], config=TINY),
+    Case("tune_utility_tolerance_of_one", tune("--oracle-free", "--utility-tolerance", "1"), ["[0, 1)", "got 1.0"], config=TINY),
+    Case("tune_utility_tolerance_nan", tune("--oracle-free", "--utility-tolerance", "nan"), ["[0, 1)", "got nan"], config=TINY),
+    Case("tune_utility_tolerance_alone", tune("--utility-tolerance", "0.1"), ["applies only with --oracle-free"], config=TINY),
+    Case("forget_budget_without_select", forget("--budget", "3"), ["--budget is only read with --select oracle-free", "got --budget 3"]),
+    Case(
+        "forget_utility_tolerance_without_select",
+        forget("--utility-tolerance", "0.1"),
+        ["--utility-tolerance is only read with --select oracle-free", "got --utility-tolerance 0.1"],
+    ),
+    Case(
+        "forget_utility_tolerance_negative",
+        forget("--select", "oracle-free", "--utility-tolerance", "-0.1"),
+        ["--utility-tolerance must be in [0, 1)", "got -0.1"],
+    ),
+    Case(
+        "forget_training_seconds_without_select",
+        forget("--training-seconds", "60"),
+        ["--training-seconds is only read with --select oracle-free", "got --training-seconds 60"],
+    ),
+    Case(
+        "forget_training_seconds_negative",
+        forget("--select", "oracle-free", "--training-seconds", "-60"),
+        ["--training-seconds must be a finite number of seconds above 0", "got -60.0"],
+    ),
+    Case(
+        "forget_training_seconds_nan",
+        forget("--select", "oracle-free", "--training-seconds", "nan"),
+        ["--training-seconds must be a finite number of seconds above 0", "got nan"],
+    ),
     Case(
         "tune_on_an_evaluation_seed",
         ["tune", "{config}", "--store", "{store}", "--tuning-seed", "1"],

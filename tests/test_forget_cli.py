@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from unlearnkit.cli.main import main
 from unlearnkit.data.ids import file_digest, ids_digest
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, TIME_WEIGHT
 from unlearnkit.store.audit import audit_records
 
 FACTORY = '''
@@ -144,6 +145,25 @@ def test_forget_selects_oracle_free_and_records_the_selection(request_folder: Re
     assert file_digest("second.safetensors") == file_digest("out.safetensors")  # deterministic for a seed
 
 
+def test_forget_passes_the_tolerance_and_training_seconds_to_the_selection(request_folder: Request, capsys) -> None:
+    r = request_folder
+    options = ["--select", "oracle-free", "--budget", "3", "--seed", "2", "--json"]
+    assert main([*r.args(), *options]) == 0
+    plain = json.loads(capsys.readouterr().out)["selection"]
+    assert main([*r.args(out="timed.safetensors"), *options, "--utility-tolerance", "0", "--training-seconds", "0.5"]) == 0
+    timed = json.loads(capsys.readouterr().out)["selection"]
+    assert (plain["tolerance"], plain["training_seconds"]) == (DEFAULT_TOLERANCE, None)
+    assert (timed["tolerance"], timed["training_seconds"]) == (0.0, 0.5)
+    for before, after in zip(plain["trials"], timed["trials"], strict=True):
+        assert before["params"] == after["params"] and before["criteria"] == after["criteria"] and before["time_term"] == 0.0
+        assert after["time_term"] == pytest.approx(TIME_WEIGHT * after["seconds"] / 0.5, rel=1e-12) and after["time_term"] > 0
+        assert after["score"] == pytest.approx(before["score"] + after["time_term"], rel=1e-12)
+        c = after["criteria"]  # tolerance 0: the floor is the original's validation accuracy less two standard errors
+        assert after["feasible"] == (c["validation_utility"] >= c["original_validation_utility"] - 2 * c["validation_noise"])
+    (stored,) = [record for record in audit_records(r.store) if record.output_path == "timed.safetensors"]
+    assert stored.selection == timed
+
+
 def test_requests_in_sequence_form_a_chain_and_verify_catches_changes(request_folder: Request, capsys) -> None:
     r = request_folder
     assert main([*r.args(), "--json"]) == 0
@@ -211,6 +231,22 @@ BAD_INPUTS = {
     "budget without selection": (lambda f: None, {"budget": "3"}, "--budget is only read with --select oracle-free"),
     "budget not an integer": (lambda f: None, {"select": "oracle-free", "budget": "two"}, "--budget: an integer of at least 1; got 'two'"),
     "budget zero": (lambda f: None, {"select": "oracle-free", "budget": "0"}, "--budget: an integer of at least 1; got '0'"),
+    "utility tolerance without selection": (lambda f: None, {"utility_tolerance": "0.1"},
+                                            "--utility-tolerance is only read with --select oracle-free; got --utility-tolerance 0.1"),
+    "training seconds without selection": (lambda f: None, {"training_seconds": "60"},
+                                           "--training-seconds is only read with --select oracle-free; got --training-seconds 60"),
+    "utility tolerance of 1": (lambda f: None, {"select": "oracle-free", "utility_tolerance": "1"},
+                               r"--utility-tolerance must be in \[0, 1\): the share .* a setting may lose and stay selectable; got 1.0"),
+    "utility tolerance NaN": (lambda f: None, {"select": "oracle-free", "utility_tolerance": "nan"},
+                              r"--utility-tolerance must be in \[0, 1\).*got nan"),
+    "utility tolerance not a number": (lambda f: None, {"select": "oracle-free", "utility_tolerance": "5%"},
+                                       r"--utility-tolerance must be in \[0, 1\).*got '5%'"),
+    "training seconds zero": (lambda f: None, {"select": "oracle-free", "training_seconds": "0"},
+                              r"--training-seconds must be a finite number of seconds above 0 .*got 0.0"),
+    "training seconds infinite": (lambda f: None, {"select": "oracle-free", "training_seconds": "inf"},
+                                  r"--training-seconds must be a finite number of seconds above 0 .*got inf"),
+    "training seconds not a number": (lambda f: None, {"select": "oracle-free", "training_seconds": "1h"},
+                                      r"--training-seconds must be a finite number of seconds above 0 .*got '1h'"),
     "selection without validation": (lambda f: None, {"select": "oracle-free", "validation": None},
                                      r"validation: select='oracle_free' compares .* \(none was given\)"),
     "selection on too small a validation": (

@@ -11,7 +11,8 @@ from torch import nn
 
 import unlearnkit
 from test_unlearn_api import RECIPE, TinyNet, make_data, trained
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, UnsuitableSettingError
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, TIME_WEIGHT
 from unlearnkit.testing import parameter_digest
 
 # A destructive configured setting (plain gradient ascent, large steps, no early stop): the selection must not keep it.
@@ -25,10 +26,12 @@ def setting() -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor], tuple[torch
     return trained(TinyNet(), train), train, validation, forget
 
 
-def select(setting, seed: int, budget: int = 4) -> unlearnkit.DeletionResult:
+def select(setting, seed: int, budget: int = 4, tolerance: float | None = None,
+           training_seconds: float | None = None) -> unlearnkit.DeletionResult:
     model, train, validation, forget = setting
     return unlearnkit.unlearn(model, train, forget, method="neggrad", validation=validation, recipe=RECIPE,
-                              select="oracle_free", budget=budget, seed=seed, **HARSH)
+                              select="oracle_free", budget=budget, seed=seed, tolerance=tolerance,
+                              training_seconds=training_seconds, **HARSH)
 
 
 def without_seconds(selection: dict) -> dict:
@@ -69,6 +72,43 @@ def test_the_selection_is_deterministic_for_a_seed(setting) -> None:
     assert [t["params"] for t in c.selection["trials"]][1:] != [t["params"] for t in a.selection["trials"]][1:]
 
 
+def feasible_by_the_rule(trial: dict, tolerance: float) -> bool:
+    """The documented floor: (1 - tolerance) x the original's validation utility, less two standard errors."""
+    c = trial["criteria"]
+    return c["validation_utility"] >= (1 - tolerance) * c["original_validation_utility"] - 2 * c["validation_noise"]
+
+
+def test_the_tolerance_decides_which_settings_are_selectable(setting) -> None:
+    default, strict, loose = select(setting, seed=3), select(setting, seed=3, tolerance=0.0), select(setting, seed=3, tolerance=0.5)
+    assert (default.selection["tolerance"], strict.selection["tolerance"], loose.selection["tolerance"]) == (DEFAULT_TOLERANCE, 0.0, 0.5)
+    for result, tolerance in ((default, DEFAULT_TOLERANCE), (strict, 0.0), (loose, 0.5)):
+        trials = result.selection["trials"]
+        assert [t["feasible"] for t in trials] == [feasible_by_the_rule(t, tolerance) for t in trials]
+    # The harsh setting loses validation accuracy: selectable when half may go, not when none may.
+    harsh_strict, harsh_loose = strict.selection["trials"][0], loose.selection["trials"][0]
+    assert harsh_loose["criteria"]["validation_utility"] < harsh_loose["criteria"]["original_validation_utility"]
+    assert harsh_loose["feasible"] and not harsh_strict["feasible"] and "below 1.00 x the original's" in harsh_strict["why_not"]
+    # The tolerance decides feasibility only: the scores are the same.
+    assert [t["score"] for t in strict.selection["trials"]] == [t["score"] for t in loose.selection["trials"]]
+    # With the harsh setting alone it decides the request: chosen under 0.5, refused under 0.0.
+    alone = select(setting, seed=3, budget=1, tolerance=0.5)
+    assert alone.selection["chosen"]["lr"] == HARSH["lr"] and alone.params["lr"] == HARSH["lr"]
+    with pytest.raises(UnsuitableSettingError, match=r"none of the 1 settings tried is selectable .*below 1.00 x the original's"):
+        select(setting, seed=3, budget=1, tolerance=0.0)
+
+
+def test_the_training_seconds_add_the_time_term_of_tune(setting) -> None:
+    untimed, timed = select(setting, seed=3), select(setting, seed=3, training_seconds=0.01)
+    assert untimed.selection["training_seconds"] is None and timed.selection["training_seconds"] == 0.01
+    for before, after in zip(untimed.selection["trials"], timed.selection["trials"], strict=True):
+        assert before["params"] == after["params"] and before["criteria"] == after["criteria"] and before["time_term"] == 0.0
+        # TIME_WEIGHT x the trial's seconds over the original's training seconds, added to the same score.
+        assert after["time_term"] == pytest.approx(TIME_WEIGHT * after["seconds"] / 0.01, rel=1e-12) and after["time_term"] > 0
+        assert after["score"] == pytest.approx(before["score"] + after["time_term"], rel=1e-12)
+    best = min((t for t in timed.selection["trials"] if t["feasible"]), key=lambda t: t["score"])
+    assert timed.selection["chosen"] == best["params"] and timed.selection["score"] == best["score"]
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -77,6 +117,18 @@ def test_the_selection_is_deterministic_for_a_seed(setting) -> None:
         ({"select": "oracle_free", "budget": 2.5}, r"budget: .* at least 1; got 2.5"),
         ({"select": "oracle_free", "budget": True}, r"budget: .* at least 1; got True"),
         ({"budget": 3}, r"budget: only read with select='oracle_free'"),
+        ({"tolerance": 0.1}, r"tolerance: only read with select='oracle_free'.*got tolerance=0.1"),
+        ({"training_seconds": 60.0}, r"training_seconds: only read with select='oracle_free'.*got training_seconds=60.0"),
+        ({"select": "oracle_free", "tolerance": 1.0}, r"tolerance must be in \[0, 1\): the share .*; got 1.0"),
+        ({"select": "oracle_free", "tolerance": -0.1}, r"tolerance must be in \[0, 1\).*got -0.1"),
+        ({"select": "oracle_free", "tolerance": math.nan}, r"tolerance must be in \[0, 1\).*got nan"),
+        ({"select": "oracle_free", "tolerance": "0.1"}, r"tolerance must be in \[0, 1\).*got '0.1'"),
+        ({"select": "oracle_free", "tolerance": False}, r"tolerance must be in \[0, 1\).*got False"),
+        ({"select": "oracle_free", "training_seconds": 0}, r"training_seconds must be a finite number of seconds above 0.*got 0"),
+        ({"select": "oracle_free", "training_seconds": -5.0}, r"training_seconds must be .*got -5.0"),
+        ({"select": "oracle_free", "training_seconds": math.inf}, r"training_seconds must be .*got inf"),
+        ({"select": "oracle_free", "training_seconds": math.nan}, r"training_seconds must be .*got nan"),
+        ({"select": "oracle_free", "training_seconds": "60"}, r"training_seconds must be .*got '60'"),
         ({"select": "oracle_free", "validation": None}, r"validation: select=.oracle_free. compares .* \(none was given\)"),
         ({"select": "oracle_free", "validation": "one"}, r"validation: too small for select='oracle_free'.*got 1 validation"),
         ({"select": "oracle_free", "method": "retrain"}, r"method 'retrain' has no hyper-parameter search space"),

@@ -30,6 +30,8 @@ def unlearn(
     seed: int = 0,
     select: Literal["oracle_free"] | None = None,
     budget: int | None = None,
+    tolerance: float | None = None,
+    training_seconds: float | None = None,
     **hyper_parameters: Any,
 ) -> DeletionResult:
     """Remove ``forget_ids`` of ``train_data`` from ``model`` with ``method``; the caller's model is never modified.
@@ -76,15 +78,27 @@ def unlearn(
             seeded grid points of the method's search space are each run on
             ``model`` (which stays untouched) and scored by how alike the forget and the
             ``validation`` examples' losses are, and by the validation and
-            retain accuracy kept (:mod:`unlearnkit.metrics.oracle_free`); a
-            setting whose validation accuracy is more than 5 % below the
-            original's (beyond two standard errors) is not chosen. The request then runs with the chosen
+            retain accuracy kept (:mod:`unlearnkit.metrics.oracle_free`),
+            plus a time term when ``training_seconds`` is given; a setting
+            whose validation accuracy (a recommender's: AUC) is more than
+            ``tolerance`` of the original's below it (beyond two standard
+            errors) is not chosen. The request then runs with the chosen
             setting exactly as a call naming it would. Needs ``validation``
             (never-trained examples of the training distribution, at least
             2; for deleted users, 2 rows of theirs) and a method with a search space. Default None: no selection.
         budget: how many settings ``select`` tries, including the configured
             one (default 6 with ``select``; refused without it). The
             selection costs about ``budget`` runs of the method.
+        tolerance: the share of the original's validation accuracy (AUC for
+            recommenders) a setting may lose and stay selectable, in [0, 1)
+            (default 0.05 with ``select``; refused without it), as
+            ``tune --oracle-free --utility-tolerance``.
+        training_seconds: how long training the original took, in seconds
+            (finite, above 0), if you know it: then each setting's score also
+            pays ``0.1 x`` its seconds over this (a setting as slow as
+            retraining pays what 10 points of KS cost), the time term of
+            ``tune --oracle-free``. Default None: no time term (only read
+            with ``select``).
         **hyper_parameters: the method's hyper-parameters, validated before
             anything runs (an unknown name lists the allowed ones and
             suggests the closest).
@@ -100,11 +114,11 @@ def unlearn(
     Every bad input raises an ``unlearnkit.errors.UnlearnkitError`` naming
     the argument, what is allowed and what was given, before any work.
     """
-    selection_budget = check_selection(select, budget)
+    selection = check_selection(select, budget=budget, tolerance=tolerance, training_seconds=training_seconds)
     adapter, plan = plan_request(
         model, train_data, forget_ids, method=method, validation=validation, recipe=recipe,
         model_factory=model_factory, forget_unit=forget_unit, seed=seed, params=hyper_parameters,
     )
-    if selection_budget is not None:
+    if selection is not None:
         check_selectable(plan, validation is not None)
-    return run_request(adapter, plan, seed, selection_budget)
+    return run_request(adapter, plan, seed, selection)

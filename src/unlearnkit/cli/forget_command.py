@@ -2,7 +2,8 @@
 
     unlearnkit forget --model-factory my_pkg.models:build --checkpoint model.safetensors \\
         --data train.npz [--validation val.npz] --forget-ids ids.txt --method NAME [--param key=value ...] \\
-        --out model.unlearned.safetensors [--store results.sqlite] [--json] [--select oracle-free [--budget N]]
+        --out model.unlearned.safetensors [--store results.sqlite] [--json] \\
+        [--select oracle-free [--budget N] [--utility-tolerance X] [--training-seconds S]]
 
 Every input is checked before any work; a bad one exits with code 2 and
 writes nothing. See :mod:`unlearnkit.requests.service` for the order of
@@ -19,6 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from unlearnkit.errors import InvalidParameterError
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, TIME_WEIGHT, check_tolerance, check_training_seconds
 from unlearnkit.requests.service import RequestFiles, forget_from_files
 from unlearnkit.store.audit import AuditRecord
 
@@ -46,6 +48,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], de
                         help="choose the method's hyper-parameters without a retrained model (needs --validation); "
                              "the selection is kept in the audit record")
     parser.add_argument("--budget", metavar="N", help="settings --select tries, the given ones included (default 6)")
+    parser.add_argument("--utility-tolerance", metavar="X",
+                        help=f"with --select: share of the original's validation accuracy (AUC for recommenders) a setting "
+                             f"may lose and stay selectable, in [0, 1), beyond two standard errors (default {DEFAULT_TOLERANCE})")
+    parser.add_argument("--training-seconds", metavar="S",
+                        help=f"with --select: how long training the original took, if known; each setting's score then "
+                             f"includes {TIME_WEIGHT:g} x its seconds over S (default: no time term)")
     parser.add_argument("--out", required=True, help="new checkpoint path (.safetensors, .pt, .pth); must not exist")
     parser.add_argument("--store", default=default_store, help=f"SQLite store for the audit record (default {default_store})")
     parser.add_argument("--json", action="store_true", help="print the audit record as JSON")
@@ -73,21 +81,36 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
     return values
 
 
-def parse_selection(select: str | None, budget: str | None) -> tuple[str | None, int | None]:
-    """``--select``/``--budget`` as :func:`unlearnkit.unlearn`'s ``select``/``budget`` (their values are checked there)."""
-    if select is not None and select != "oracle-free":
-        raise InvalidParameterError(f"--select: the only selection is 'oracle-free'; got {select!r}")
-    if budget is None:
-        return None if select is None else "oracle_free", None
-    if select is None:
-        raise InvalidParameterError(f"--budget is only read with --select oracle-free; got --budget {budget}")
+def parse_number(text: str) -> float | str:
+    """``text`` as a float, else the text itself (which the check that follows refuses, naming the flag)."""
     try:
-        count = int(budget)
+        return float(text)
     except ValueError:
-        raise InvalidParameterError(f"--budget: an integer of at least 1; got {budget!r}") from None
-    if count < 1:
-        raise InvalidParameterError(f"--budget: an integer of at least 1; got {budget!r}")
-    return "oracle_free", count
+        return text
+
+
+def parse_selection(args: argparse.Namespace) -> tuple[str | None, int | None, float | None, float | None]:
+    """``--select``, ``--budget``, ``--utility-tolerance``, ``--training-seconds`` as :func:`unlearnkit.unlearn`'s
+    ``select``, ``budget``, ``tolerance``, ``training_seconds`` (refused here naming the flag, and checked again there)."""
+    if args.select is not None and args.select != "oracle-free":
+        raise InvalidParameterError(f"--select: the only selection is 'oracle-free'; got {args.select!r}")
+    options = {"--budget": args.budget, "--utility-tolerance": args.utility_tolerance, "--training-seconds": args.training_seconds}
+    if args.select is None:
+        for flag, text in options.items():
+            if text is not None:
+                raise InvalidParameterError(f"{flag} is only read with --select oracle-free; got {flag} {text}")
+        return None, None, None, None
+    budget = None
+    if args.budget is not None:
+        try:
+            budget = int(args.budget)
+        except ValueError:
+            raise InvalidParameterError(f"--budget: an integer of at least 1; got {args.budget!r}") from None
+        if budget < 1:
+            raise InvalidParameterError(f"--budget: an integer of at least 1; got {args.budget!r}")
+    tolerance = None if args.utility_tolerance is None else check_tolerance(parse_number(args.utility_tolerance), "--utility-tolerance")
+    seconds = None if args.training_seconds is None else check_training_seconds(parse_number(args.training_seconds), "--training-seconds")
+    return "oracle_free", budget, tolerance, seconds
 
 
 def summary(record: AuditRecord) -> str:
@@ -111,14 +134,14 @@ def summary(record: AuditRecord) -> str:
 def run(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param, "--param")
     recipe = parse_assignments(args.recipe, "--recipe") or None
-    select, budget = parse_selection(args.select, args.budget)
+    select, budget, tolerance, training_seconds = parse_selection(args)
     files = RequestFiles(
         model_factory=args.model_factory, checkpoint=args.checkpoint, data=args.data, forget_ids=args.forget_ids,
         out=args.out, store=args.store, validation=args.validation,
     )
     record, _ = forget_from_files(
         files, method=args.method, params=params, recipe=recipe, forget_unit=args.forget_unit, seed=args.seed,
-        select=select, budget=budget,
+        select=select, budget=budget, tolerance=tolerance, training_seconds=training_seconds,
     )
     console = Console(highlight=False, soft_wrap=True)
     if args.json:

@@ -22,7 +22,7 @@ from unlearnkit.experiment.config import load_config
 from unlearnkit.experiment.runner import Runner
 from unlearnkit.experiment.sweep import RunSummary
 from unlearnkit.experiment.tuning import recipes_toml, tune_experiment
-from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE
+from unlearnkit.metrics.oracle_free import DEFAULT_TOLERANCE, check_tolerance
 from unlearnkit.store import SQLiteStore
 
 
@@ -72,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnlearnkitError(f"--max-time-fraction must be a positive number; got {args.max_time_fraction}")
     if args.utility_tolerance is not None and not args.oracle_free:
         raise UnlearnkitError("--utility-tolerance applies only with --oracle-free")
-    tolerance = DEFAULT_TOLERANCE if args.utility_tolerance is None else args.utility_tolerance
-    if not 0 <= tolerance < 1:
-        raise UnlearnkitError(f"--utility-tolerance must be in [0, 1); got {tolerance}")
+    tolerance = check_tolerance(DEFAULT_TOLERANCE if args.utility_tolerance is None else args.utility_tolerance, "--utility-tolerance")
     for experiment in experiments:
         for seed in tuning_seeds:
             if seed in experiment.seeds:

@@ -75,6 +75,7 @@ Each distance term is 0 for the retrained model up to sampling noise, so
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,14 +166,31 @@ def forgotten_label_rate(predictions: np.ndarray, true_labels: np.ndarray, refer
     return float(np.isin(predictions, vanished).mean())
 
 
+def check_tolerance(value: object, name: str = "tolerance") -> float:
+    """``value`` as a utility tolerance, or an error naming ``name``: the one rule for ``tune`` and requests alike."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise InvalidParameterError(
+            f"{name} must be in [0, 1): the share of the original's validation utility (accuracy; AUC for recommenders) "
+            f"a setting may lose and stay selectable; got {value!r}"
+        )
+    return float(value)
+
+
+def check_training_seconds(value: object, name: str = "training_seconds") -> float:
+    """``value`` as the original's training time, the time term's unit, or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+        raise InvalidParameterError(
+            f"{name} must be a finite number of seconds above 0 (how long training the original took, the unit of the "
+            f"score's time term); got {value!r}"
+        )
+    return float(value)
+
+
 def oracle_free_score(
     criteria: OracleFreeCriteria, seconds: float, training_seconds: float | None, tolerance: float = DEFAULT_TOLERANCE
 ) -> OracleFreeScore:
     """``S`` of the module docstring from a kind's criteria, the method's seconds and the original's training seconds."""
-    if not 0.0 <= tolerance < 1.0:
-        raise InvalidParameterError(
-            f"tolerance is the share of the original's validation utility a recipe may lose, in [0, 1); got {tolerance}"
-        )
+    check_tolerance(tolerance)
     time_term = 0.0 if training_seconds is None or training_seconds <= 0 else TIME_WEIGHT * seconds / training_seconds
     total = criteria.distinguishability + criteria.forgotten_label_rate + criteria.utility_drop + time_term
     floor = (1.0 - tolerance) * criteria.original_validation_utility - NOISE_Z * criteria.validation_noise

@@ -111,8 +111,9 @@ class DeletionResult:
     hyper-parameter the method ran with (defaults filled in). ``selection``
     is None unless the hyper-parameters were selected
     (``select="oracle_free"``): then the chosen setting (``"chosen"``), its
-    score, the budget, seed and tolerance, the seconds the trials took, and
-    every trial's parameters, seconds, score, feasibility and criteria
+    score, the budget, seed, tolerance and the original's training seconds
+    (None when not given), the seconds the trials took, and every trial's
+    parameters, seconds, score, time term, feasibility and criteria
     (``"trials"``), as plain JSON values (see :mod:`unlearnkit.requests.selection`).
     """
 

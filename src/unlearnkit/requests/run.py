@@ -15,7 +15,7 @@ from unlearnkit.progress import SilentProgress
 from unlearnkit.requests.base import DeletionResult, RequestAdapter, RequestPlan
 from unlearnkit.requests.classification import ClassificationRequests
 from unlearnkit.requests.recommendation import RecommendationRequests
-from unlearnkit.requests.selection import select_oracle_free
+from unlearnkit.requests.selection import SelectionOptions, select_oracle_free
 from unlearnkit.requests.verification import verification_metrics
 
 # Asked in order; the first that accepts the model serves the request.
@@ -60,17 +60,17 @@ def plan_request(
     )
 
 
-def run_request(adapter: RequestAdapter, plan: RequestPlan, seed: int, budget: int | None = None) -> DeletionResult:
+def run_request(adapter: RequestAdapter, plan: RequestPlan, seed: int, selection: SelectionOptions | None = None) -> DeletionResult:
     """Run a planned request: the method on the kind's task (seeded), with the verification metrics before and after.
 
-    With a ``budget`` the hyper-parameters are first selected oracle-free
+    With ``selection`` the hyper-parameters are first selected oracle-free
     (:mod:`unlearnkit.requests.selection`; check the plan with
     :func:`~unlearnkit.requests.selection.check_selectable` first) and the
     result records the selection.
     """
-    selection = None
-    if budget is not None:
-        plan, selection = select_oracle_free(plan, budget, seed)
+    record = None
+    if selection is not None:
+        plan, record = select_oracle_free(plan, selection, seed)
     kind, resolved, prepared = plan.kind, plan.resolved, plan.prepared
     before = verification_metrics(adapter.outputs(plan, plan.original))
     task = kind.task(resolved, prepared, torch.Generator().manual_seed(seed), SilentProgress())
@@ -86,5 +86,5 @@ def run_request(adapter: RequestAdapter, plan: RequestPlan, seed: int, budget: i
         kind=kind.name,
         forget_count=int(prepared.split.forget.size),
         diagnostics=result.diagnostics,
-        selection=selection,
+        selection=record,
     )

@@ -87,14 +87,17 @@ def forget_from_files(
     factory: Callable[[], nn.Module] | None = None,
     select: str | None = None,
     budget: int | None = None,
+    tolerance: float | None = None,
+    training_seconds: float | None = None,
 ) -> tuple[AuditRecord, DeletionResult]:
     """Answer one request (see the module docstring); ``factory`` replaces importing ``files.model_factory``.
 
-    ``select``/``budget`` as for :func:`unlearnkit.unlearn`: the selection
-    runs in step 2 and is kept in the record (``AuditRecord.selection``).
+    ``select``, ``budget``, ``tolerance`` and ``training_seconds`` as for
+    :func:`unlearnkit.unlearn`: the selection runs in step 2 and is kept in
+    the record (``AuditRecord.selection``).
     """
     started, clock = now(), time.perf_counter()
-    selection_budget = check_selection(select, budget)
+    selection = check_selection(select, budget=budget, tolerance=tolerance, training_seconds=training_seconds)
     check_audit_store(files.store)
     check_output_path(files.out, files.checkpoint)
     factory = factory or load_factory(files.model_factory)
@@ -111,7 +114,7 @@ def forget_from_files(
         model, train, ids, method=method, validation=validation, recipe=make_recipe(model, recipe),
         model_factory=None if isinstance(model, Recommender) else factory, forget_unit=forget_unit, seed=seed, params=params,
     )
-    if selection_budget is not None:
+    if selection is not None:
         check_selectable(plan, validation is not None)
     before, data_sha256 = file_digest(files.checkpoint), file_digest(files.data)
     parent = request_with_output(files.store, before)
@@ -121,7 +124,7 @@ def forget_from_files(
             f"this very --data file; they are still in it and would count as retained data: remove them from the data "
             f"first (ids index the data as it is now)"
         )
-    result = run_request(adapter, plan, seed, selection_budget)
+    result = run_request(adapter, plan, seed, selection)
     temporary = write_partial(result.model.state_dict(), files.out)
     try:
         record = AuditRecord(
