@@ -24,6 +24,13 @@ class UnsuitableSettingError(InvalidParameterError):
     """
 
 
+class TrainingDivergedError(UnsuitableSettingError, FloatingPointError):
+    """Training under a setting made the parameters non-finite (typically: the learning rate is too high for the model).
+
+    An unsuitable setting found while running; ``except FloatingPointError`` keeps catching it.
+    """
+
+
 class UnknownNameError(UnlearnkitError, KeyError):
     """A registry lookup used a name that is not registered."""
 

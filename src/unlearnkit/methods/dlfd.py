@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, TrainingDivergedError
 from unlearnkit.methods.base import UnlearnTask
 from unlearnkit.methods.defaults import TaskFacts, sgd_rate
 from unlearnkit.methods.optim import GradientMethod, paired_batches, steps_per_epoch
@@ -312,7 +312,7 @@ class DLFD(GradientMethod):
                 loss.backward()
                 optimizer.step()
                 if not all(torch.isfinite(p).all() for p in model.parameters()):
-                    raise FloatingPointError("DLFD: parameters became non-finite (learning rate too high?)")
+                    raise TrainingDivergedError("DLFD: parameters became non-finite (learning rate too high?)")
 
                 if (b + 1) % self.monitor_every == 0 or b == n_batches - 1:
                     # Between measurements the last FS decides whether to perturb.

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from unlearnkit.errors import TrainingDivergedError
 from unlearnkit.methods.base import UnlearningMethod, UnlearnTask
 from unlearnkit.methods.defaults import (
     TaskFacts,
@@ -74,7 +75,7 @@ def optimise(
             last_loss = float(loss.detach())
             bar.advance()
     if not all(torch.isfinite(p).all() for p in parameters):
-        raise FloatingPointError(f"{description}: parameters became non-finite (learning rate too high?)")
+        raise TrainingDivergedError(f"{description}: parameters became non-finite (learning rate too high?)")
     return {"steps": steps, "last_loss": last_loss, "stopped_by_time_budget": stopped}
 
 

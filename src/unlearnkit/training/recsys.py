@@ -18,6 +18,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from unlearnkit.data.recsys.interactions import InteractionData
+from unlearnkit.errors import TrainingDivergedError
 from unlearnkit.models.recsys.embedding import Recommender, as_pair_scorer, row_losses
 from unlearnkit.params import Configurable, Interval, NoneOr
 from unlearnkit.progress import Progress, SilentProgress
@@ -149,7 +150,7 @@ def fit_recommender(
     if best_state is not None:
         model.load_state_dict(best_state)
     if not torch.isfinite(model.user_embedding).all() or not torch.isfinite(model.item_embedding).all():
-        raise FloatingPointError(f"{description}: embeddings became non-finite (learning rate too high?)")
+        raise TrainingDivergedError(f"{description}: embeddings became non-finite (learning rate too high?)")
     model.eval()
     return RecTrainLog(
         seconds=time.perf_counter() - start,
