@@ -87,6 +87,13 @@ class ClassificationData:
 
 
 def standardise(images: np.ndarray) -> torch.Tensor:
-    """uint8/float images (N, C, H, W) -> float32 with zero mean and unit variance overall."""
-    x = torch.as_tensor(images, dtype=torch.float32)
-    return (x - x.mean()) / x.std().clamp_min(1e-8)
+    """uint8/float images (N, C, H, W) -> float32 with zero mean and unit variance overall.
+
+    The mean and (sample) standard deviation are computed by NumPy in float64, whose result does not
+    depend on how many threads PyTorch uses (PyTorch's float32 reductions split the sum by thread):
+    every process of a sweep (a Ray worker runs one thread, the driver more) must prepare the same
+    bytes, or the data's fingerprint, and with it every cached model, would differ between them.
+    """
+    values = np.asarray(images, dtype=np.float64)
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    return (torch.as_tensor(images, dtype=torch.float32) - mean) / max(std, 1e-8)
