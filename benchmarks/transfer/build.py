@@ -4,13 +4,14 @@ Usage:
     python benchmarks/transfer/build.py tune BENCH   # -> benchmarks/transfer/BENCH.tune.toml
     python benchmarks/transfer/build.py eval BENCH   # -> benchmarks/transfer/BENCH.toml (needs the recipes)
 
-BENCH is one of person_orl, fmnist_class, fmnist_random_10k. The tuning case
+BENCH is one of person_orl, photos_orl, fmnist_class, fmnist_random_10k. The tuning case
 is the benchmark itself (its forget set and split; the recipes are chosen on
 tuning seed 1000 and the tuned-case rows use its evaluation seeds 0-2). The
 unseen cases change what is forgotten (other people, other classes, other
 random forget sets) *and* the split seed (other test/validation/train
 samples), each with model seeds 11 and 12: 5 forget sets x 2 seeds = 10
-unseen cases (4 x 2 = 8 on fmnist_random_10k). Every method appears once per recipe: its defaults, the recipe
+unseen cases (4 x 2 = 8 on fmnist_random_10k; on photos_orl the split seed alone changes
+which 8 people lose half their photos). Every method appears once per recipe: its defaults, the recipe
 `unlearnkit tune` chose against a retrained model (``recipes/BENCH.oracle.toml``)
 and the one `tune --oracle-free` chose (``recipes/BENCH.oracle_free.toml``),
 both with ``--budget 8`` from the defaults; identical recipes share one row
@@ -38,6 +39,8 @@ METHODS = {
     "person_orl": CLASS_LEVEL,
     "fmnist_class": CLASS_LEVEL,
     "fmnist_random_10k": ["random_label", "salun", "amnesiac", "bad_teacher", "ct", "heldout_match"],
+    # Forgetting some photos of people who stay is sample-level forgetting: the same methods as random forgetting.
+    "photos_orl": ["random_label", "salun", "amnesiac", "bad_teacher", "ct", "heldout_match"],
 }
 
 # (tag, forget selector, split seed) of every unseen forget set; none repeats the tuning case's.
@@ -48,6 +51,10 @@ UNSEEN: dict[str, list[tuple[str, dict[str, Any], int]]] = {
         for groups, split_seed in [
             ([0, 9, 22, 33], 1), ([3, 17, 26, 35], 2), ([5, 12, 27, 39], 3), ([1, 14, 29, 36], 4), ([7, 19, 24, 30], 5)
         ]
+    ],
+    # The tuning case forgets half the photos of the 8 people split seed 0 draws; each unseen split seed draws others.
+    "photos_orl": [
+        (f"s{split_seed}", {"name": "group_samples", "n_groups": 8, "fraction": 0.5}, split_seed) for split_seed in range(1, 6)
     ],
     # The tuning case forgets class 2 (pullover).
     "fmnist_class": [

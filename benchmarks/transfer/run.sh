@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One transfer benchmark end to end: choose recipes on the tuning case (against a retrained model, then
 # without one), write the evaluation config, run it, summarise. Usage:
-#   bash benchmarks/transfer/run.sh BENCH [STORE_DIR]      (BENCH: person_orl, fmnist_class, fmnist_random_10k)
+#   bash benchmarks/transfer/run.sh BENCH [STORE_DIR]      (BENCH: person_orl, photos_orl, fmnist_class, fmnist_random_10k)
 # Every unit runs with one PyTorch thread (--cpus-per-unit 1) so that two benchmarks can share two cores.
 set -euo pipefail
 
