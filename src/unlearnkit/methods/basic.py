@@ -71,17 +71,6 @@ class Finetune(GradientMethod):
     parameter_constraints = dict(GradientMethod.common_constraints)
     search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 3, 5, 10]}
 
-    def __init__(
-        self,
-        *,
-        lr: float | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        momentum: float | None = None,
-        weight_decay: float | None = None,
-    ) -> None:
-        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
-
     def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
         return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}
 
@@ -232,17 +221,6 @@ class RandomLabel(GradientMethod):
     description = "train forget samples towards random wrong labels, interleaved with retain"
     parameter_constraints = dict(GradientMethod.common_constraints)
     search_space = {"lr": [1e-3, 3e-3, 1e-2, 3e-2], "epochs": [1, 2, 3, 5]}
-
-    def __init__(
-        self,
-        *,
-        lr: float | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        momentum: float | None = None,
-        weight_decay: float | None = None,
-    ) -> None:
-        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
 
     def derived_schedule(self, facts: TaskFacts, task: UnlearnTask) -> dict[str, Any]:
         return {"lr": sgd_rate(facts, 0.2), "epochs": epoch_share(facts, 0.1)}

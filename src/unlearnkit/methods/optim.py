@@ -103,6 +103,18 @@ class GradientMethod(UnlearningMethod):
     batch_size: int
     epochs: int
 
+    def __init__(
+        self,
+        *,
+        lr: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        momentum: float | None = None,
+        weight_decay: float | None = None,
+    ) -> None:
+        """The shared hyper-parameters only (methods with more define their own constructor)."""
+        vars(self).update(lr=lr, epochs=epochs, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay)
+
     def derived_params(self, task: UnlearnTask) -> dict[str, Any]:
         """The shared rule (recipe's batch size, momentum, weight decay) plus the method's ``lr`` and ``epochs``."""
         facts = TaskFacts.of(task)
