@@ -19,16 +19,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on the benchmark machines
 import matplotlib.pyplot as plt
 import numpy as np
-from frontier_table import noise_floor, per_case
-
-from unlearnkit.store import SQLiteStore
+from frontier_table import load_runs, noise_floor, per_case
 
 
 def main(store: str, png: str, experiments: list[str]) -> None:
-    runs = [r for r in SQLiteStore(store).runs() if r.experiment in experiments]
-    missing = sorted(set(experiments) - {r.experiment for r in runs})
-    if missing:
-        sys.exit(f"no runs of {missing} in {store}")
+    runs = load_runs(store, experiments)
     table = per_case(runs)
     _, floor = noise_floor(runs)
     figure, axes = plt.subplots(figsize=(8, 5.5))

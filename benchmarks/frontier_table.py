@@ -57,11 +57,17 @@ def noise_floor(runs: list[RunRecord]) -> tuple[float, float]:
     return float(np.mean(gaps)), float(np.mean(fractions))
 
 
-def main(store: str, csv_path: str, experiments: list[str]) -> None:
+def load_runs(store: str, experiments: list[str]) -> list[RunRecord]:
+    """The store's runs of ``experiments``; exits naming any experiment without runs."""
     runs = [r for r in SQLiteStore(store).runs() if r.experiment in experiments]
     missing = sorted(set(experiments) - {r.experiment for r in runs})
     if missing:
         sys.exit(f"no runs of {missing} in {store}")
+    return runs
+
+
+def main(store: str, csv_path: str, experiments: list[str]) -> None:
+    runs = load_runs(store, experiments)
     table = per_case(runs)
     print("| method | cases | gap_closed ↑ | worst case | time_fraction ↓ | max | retain_acc | test_acc | forget_acc | mia_efficacy |")
     print("|---|---|---|---|---|---|---|---|---|---|")
