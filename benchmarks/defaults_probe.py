@@ -8,8 +8,12 @@ validation MIA, against the tuning seed's retrained model), retain and
 validation accuracy relative to the original's, the time relative to
 retraining, and the hyper-parameters the method actually used.
 
-    PYTHONPATH=$PWD/src OMP_NUM_THREADS=1 python benchmarks/defaults_probe.py \
-        benchmarks/tuning/fmnist_random_defaults.toml --store .unlearnkit/probe.sqlite [--method LABEL ...]
+    python benchmarks/defaults_probe.py benchmarks/tuning/fmnist_random_derived.toml \
+        --store .unlearnkit/probe.sqlite [--method LABEL ...]
+
+(CONFIG's method blocks must leave the hyper-parameters to be derived unset, as
+``fmnist_random_derived.toml`` and ``person_orl_defaults.toml`` do; the probe runs
+with one PyTorch thread.)
 
 Extra settings can be tried without editing the config: ``--set LABEL:key=value``
 (repeatable; values are parsed as TOML, e.g. ``--set finetune:lr=0.02``).
