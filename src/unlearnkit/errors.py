@@ -25,7 +25,7 @@ class UnsuitableSettingError(InvalidParameterError):
 
 
 class TrainingDivergedError(UnsuitableSettingError, FloatingPointError):
-    """Training under a setting made the parameters non-finite (typically: the learning rate is too high for the model).
+    """Training or a solve under a setting made the parameters non-finite (a learning rate too high, a damping too low).
 
     An unsuitable setting found while running; ``except FloatingPointError`` keeps catching it.
     """

@@ -40,7 +40,7 @@ from sklearn.metrics import roc_auc_score
 from torch.func import grad, vjp
 
 from unlearnkit.data.recsys.interactions import InteractionData
-from unlearnkit.errors import InvalidParameterError
+from unlearnkit.errors import InvalidParameterError, TrainingDivergedError
 from unlearnkit.methods.curvature import DampedOperator, conjugate_gradient
 from unlearnkit.methods.recsys.gauss_newton import (
     BlockCurvature,
@@ -335,7 +335,7 @@ def _newton_refinement(
             tol=solver.cg.tol, max_iter=solver.cg.max_iter, preconditioner=make_preconditioner(product, solver),
         )
         if not torch.isfinite(result.x).all():
-            raise FloatingPointError("a Newton refinement step produced non-finite values; raise the damping")
+            raise TrainingDivergedError("a Newton refinement step produced non-finite values; raise the damping")
         theta = theta + result.x * constrained
         log.append({"residual_norm": float(residual.norm()), "cg_iterations": result.iterations, "negative_curvature": result.truncated})
     return theta, log
@@ -450,7 +450,7 @@ def influence_update(
         applied = DampedOperator(curvature_product, solver.damping)(delta)
         residual = float((applied - b).norm()) / b_norm if b_norm > 0 else 0.0
     if not torch.isfinite(delta).all():
-        raise FloatingPointError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
+        raise TrainingDivergedError(f"the influence solve ({solver.kind}) produced non-finite values; raise the damping")
     theta = theta0 + delta
     if settings.newton_steps > 1:
         theta, details["newton"] = _newton_refinement(
